@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xpmem: module entry, the /dev/xpmem misc device and its ioctl entry points,
+ * and the /proc/xpmem files.
+ */
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/uaccess.h>
+
+#include "xpmem_private.h"
+
+struct xpmem_stats xpmem_stats;
+
+static long xpmem_ioctl_make(struct xpmem_proc *proc, void __user *uarg)
+{
+	struct xpmem_cmd_make cmd;
+	u64 size;
+	int ret;
+
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	if (cmd.permit_type != XPMEM_IOCTL_PERMIT_MODE ||
+	    cmd.permit_value & ~(u64)0777 || !PAGE_ALIGNED(cmd.vaddr) ||
+	    cmd.vaddr >= TASK_SIZE)
+		return -EINVAL;
+	size = cmd.size;
+	/* The whole-address-space export used by MPI transports. */
+	if (size == XPMEM_IOCTL_MAXADDR_SIZE)
+		size = TASK_SIZE - cmd.vaddr;
+	if (!size || !PAGE_ALIGNED(size) || size > TASK_SIZE - cmd.vaddr)
+		return -EINVAL;
+
+	ret = xpmem_make(proc, cmd.vaddr, size, cmd.permit_value, &cmd.segid);
+	if (ret)
+		return ret;
+	if (put_user(cmd.segid, &((struct xpmem_cmd_make __user *)uarg)->segid)) {
+		xpmem_remove(proc, cmd.segid);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static long xpmem_ioctl_get(struct xpmem_proc *proc, void __user *uarg)
+{
+	struct xpmem_cmd_get cmd;
+	int ret;
+
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	/* flags 0 is refused: it must never yield a writable mapping. */
+	if ((cmd.flags != XPMEM_IOCTL_RDONLY && cmd.flags != XPMEM_IOCTL_RDWR) ||
+	    cmd.permit_type != XPMEM_IOCTL_PERMIT_MODE || cmd.permit_value)
+		return -EINVAL;
+	if (cmd.segid <= 0)
+		return -ENOENT;
+
+	ret = xpmem_get(proc, cmd.segid, cmd.flags, &cmd.apid);
+	if (ret)
+		return ret;
+	if (put_user(cmd.apid, &((struct xpmem_cmd_get __user *)uarg)->apid)) {
+		xpmem_release(proc, cmd.apid);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static long xpmem_ioctl_attach(struct xpmem_proc *proc, void __user *uarg)
+{
+	struct xpmem_cmd_attach cmd;
+	int ret;
+
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	if (cmd.apid <= 0)
+		return -ENOENT;
+	/* cmd.fd is documented as unused: the existing library sends its own fd. */
+	ret = xpmem_attach(proc, cmd.apid, cmd.offset, cmd.size, &cmd.vaddr,
+			   cmd.flags);
+	if (ret)
+		return ret;
+	if (put_user(cmd.vaddr, &((struct xpmem_cmd_attach __user *)uarg)->vaddr)) {
+		xpmem_detach(cmd.vaddr);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static long xpmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+	struct xpmem_proc *proc;
+	s64 id;
+	long ret;
+
+	switch (cmd) {
+	case XPMEM_CMD_VERSION:
+		return XPMEM_INTERFACE_VERSION;
+	case XPMEM_CMD_FORK_BEGIN:
+	case XPMEM_CMD_FORK_END:
+		/*
+		 * Old libraries bracket fork() with these. Attachments are VM_DONTCOPY
+		 * and state is per address space, so fork needs no help.
+		 */
+		return 0;
+	case XPMEM_CMD_DETACH: {
+		u64 vaddr;
+
+		if (get_user(vaddr, &((struct xpmem_cmd_detach __user *)uarg)->vaddr))
+			return -EFAULT;
+		ret = xpmem_detach(vaddr);
+		return ret;
+	}
+	case XPMEM_CMD_MAKE:
+	case XPMEM_CMD_REMOVE:
+	case XPMEM_CMD_GET:
+	case XPMEM_CMD_RELEASE:
+	case XPMEM_CMD_ATTACH:
+		break;
+	default:
+		return -ENOTTY;
+	}
+
+	proc = xpmem_proc_current();
+	if (IS_ERR(proc))
+		return PTR_ERR(proc);
+	switch (cmd) {
+	case XPMEM_CMD_MAKE:
+		ret = xpmem_ioctl_make(proc, uarg);
+		break;
+	case XPMEM_CMD_GET:
+		ret = xpmem_ioctl_get(proc, uarg);
+		break;
+	case XPMEM_CMD_ATTACH:
+		ret = xpmem_ioctl_attach(proc, uarg);
+		break;
+	case XPMEM_CMD_REMOVE:
+	case XPMEM_CMD_RELEASE:
+		/* Both take a single id at offset 0. */
+		if (get_user(id, (s64 __user *)uarg)) {
+			ret = -EFAULT;
+			break;
+		}
+		if (id <= 0)
+			ret = -ENOENT;
+		else if (cmd == XPMEM_CMD_REMOVE)
+			ret = xpmem_remove(proc, id);
+		else
+			ret = xpmem_release(proc, id);
+		break;
+	default:
+		ret = -ENOTTY;
+	}
+	xpmem_proc_put(proc);
+	return ret;
+}
+
+static const struct file_operations xpmem_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = xpmem_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice xpmem_miscdev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "xpmem",
+	.fops = &xpmem_fops,
+	.mode = 0666,
+};
+
+/* The existing module's format; nothing is ever pinned here, so both stay 0. */
+static int xpmem_global_pages_show(struct seq_file *m, void *v)
+{
+	seq_puts(m, "all pages pinned by XPMEM: 0\n");
+	seq_puts(m, "all pages unpinned by XPMEM: 0\n");
+	return 0;
+}
+
+static int xpmem_stats_show(struct seq_file *m, void *v)
+{
+#define XPMEM_SHOW(name) \
+	seq_printf(m, #name " %lld\n", (long long)atomic64_read(&xpmem_stats.name))
+	XPMEM_SHOW(segments_live);
+	XPMEM_SHOW(accesses_live);
+	XPMEM_SHOW(attachments_live);
+	XPMEM_SHOW(makes);
+	XPMEM_SHOW(removes);
+	XPMEM_SHOW(gets);
+	XPMEM_SHOW(releases);
+	XPMEM_SHOW(attaches);
+	XPMEM_SHOW(detaches);
+	XPMEM_SHOW(faults);
+	XPMEM_SHOW(fault_retries);
+	XPMEM_SHOW(recalls);
+#undef XPMEM_SHOW
+	return 0;
+}
+
+static struct proc_dir_entry *xpmem_proc_dir;
+
+static int __init xpmem_init(void)
+{
+	int ret;
+
+	ret = xpmem_tables_init();
+	if (ret)
+		return ret;
+	ret = xpmem_fs_init();
+	if (ret)
+		goto err_tables;
+	ret = -ENOMEM;
+	xpmem_proc_dir = proc_mkdir("xpmem", NULL);
+	if (!xpmem_proc_dir ||
+	    !proc_create_single("global_pages", 0444, xpmem_proc_dir,
+				xpmem_global_pages_show) ||
+	    !proc_create_single("stats", 0444, xpmem_proc_dir,
+				xpmem_stats_show))
+		goto err_proc;
+	ret = misc_register(&xpmem_miscdev);
+	if (ret)
+		goto err_proc;
+	return 0;
+
+err_proc:
+	proc_remove(xpmem_proc_dir);
+	xpmem_fs_exit();
+err_tables:
+	xpmem_tables_exit();
+	return ret;
+}
+
+static void __exit xpmem_exit(void)
+{
+	misc_deregister(&xpmem_miscdev);
+	proc_remove(xpmem_proc_dir);
+	xpmem_tables_exit();
+	xpmem_fs_exit();
+}
+
+module_init(xpmem_init);
+module_exit(xpmem_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Cross-process and cross-host memory export (XPMEM)");
+MODULE_VERSION("3.0.0");

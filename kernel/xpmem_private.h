@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * xpmem: internal objects of the kernel module.
+ *
+ * A process (struct xpmem_proc, one per mm) makes segments of its address space
+ * (struct xpmem_segment) and gets access permits (struct xpmem_access) to the
+ * segments of others. An attachment (struct xpmem_attachment) maps a window of a
+ * segment into the attacher's address space as a VM_PFNMAP mapping of a per-segment
+ * pseudo file whose file offset is the exporter's virtual address. Attacher PTEs
+ * are only ever installed by the fault path under the collision-retry protocol of
+ * the segment's mmu_interval_notifier, and revoked by the notifier's invalidate
+ * callback (xpmem_recall.c) through unmap_mapping_range() on that pseudo file.
+ */
+#ifndef XPMEM_PRIVATE_H
+#define XPMEM_PRIVATE_H
+
+#include <linux/atomic.h>
+#include <linux/interval_tree.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/rhashtable.h>
+#include <linux/types.h>
+#include <linux/version.h>
+
+#include "xpmem_ioctl.h"
+
+/*
+ * Ids are random in bits 51..0; bits 62..52 are reserved for the fabric node
+ * number (0 on a single host) and bit 63 stays clear so ids are positive.
+ */
+#define XPMEM_ID_RANDOM_BITS 52
+#define XPMEM_ID_RANDOM_MASK ((1ULL << XPMEM_ID_RANDOM_BITS) - 1)
+
+struct xpmem_proc {
+	struct mmu_notifier notifier; /* lifetime via mmu_notifier_get/put */
+	struct rhash_head hash_node;
+	struct mm_struct *mm; /* hash key; valid while registered */
+	refcount_t refs;
+	struct mutex lock; /* protects the lists and dead */
+	struct list_head segments;
+	struct list_head accesses;
+	bool dead;
+	pid_t tgid;
+	struct rcu_head rcu;
+};
+
+struct xpmem_segment {
+	s64 segid;
+	struct rhash_head hash_node;
+	refcount_t refs;
+	struct rcu_head rcu;
+
+	struct mm_struct *mm; /* mmgrab()ed exporter mm */
+	unsigned long start; /* exporter virtual range [start, end) */
+	unsigned long end;
+	umode_t mode;
+	kuid_t uid;
+	kgid_t gid;
+	struct ipc_namespace *ipc_ns;
+	pid_t owner_tgid;
+	struct list_head proc_node; /* in the owner's list, under owner->lock */
+
+	struct mmu_interval_notifier notifier;
+	/*
+	 * Orders PTE installation by the fault path against sequence updates by the
+	 * invalidate callback, and protects removed and the attachment tree. Never
+	 * held across an allocation: the invalidate callback may run in reclaim.
+	 */
+	struct mutex lock;
+	bool removed;
+	struct rb_root_cached attachments; /* source ranges of live attachments */
+	struct inode *inode; /* address space of all attachment mappings */
+};
+
+struct xpmem_access {
+	s64 apid;
+	struct rhash_head hash_node;
+	refcount_t refs;
+	struct rcu_head rcu;
+	struct xpmem_segment *seg;
+	struct xpmem_proc *owner; /* compared only; the access dies with it */
+	struct list_head proc_node;
+	bool writable;
+	bool released;
+};
+
+struct xpmem_attachment {
+	refcount_t refs; /* one per VMA, plus one while being set up */
+	atomic_t nr_vmas;
+	struct xpmem_segment *seg;
+	struct interval_tree_node range; /* source pages, inclusive */
+	bool writable;
+};
+
+/* Counters shown in /proc/xpmem/stats; the *_live ones go back to zero. */
+struct xpmem_stats {
+	atomic64_t segments_live;
+	atomic64_t accesses_live;
+	atomic64_t attachments_live;
+	atomic64_t makes;
+	atomic64_t removes;
+	atomic64_t gets;
+	atomic64_t releases;
+	atomic64_t attaches;
+	atomic64_t detaches;
+	atomic64_t faults;
+	atomic64_t fault_retries;
+	atomic64_t recalls;
+};
+
+extern struct xpmem_stats xpmem_stats;
+
+#define xpmem_stat_inc(name) atomic64_inc(&xpmem_stats.name)
+#define xpmem_stat_dec(name) atomic64_dec(&xpmem_stats.name)
+
+/* xpmem_segment.c */
+int xpmem_tables_init(void);
+void xpmem_tables_exit(void);
+struct xpmem_proc *xpmem_proc_current(void);
+void xpmem_proc_put(struct xpmem_proc *proc);
+int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
+	       umode_t mode, s64 *segid);
+int xpmem_remove(struct xpmem_proc *proc, s64 segid);
+int xpmem_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid);
+int xpmem_release(struct xpmem_proc *proc, s64 apid);
+struct xpmem_access *xpmem_access_lookup(struct xpmem_proc *proc, s64 apid);
+void xpmem_access_put(struct xpmem_access *ap);
+void xpmem_segment_get(struct xpmem_segment *seg);
+void xpmem_segment_put(struct xpmem_segment *seg);
+
+/* xpmem_attach.c */
+int xpmem_fs_init(void);
+void xpmem_fs_exit(void);
+struct inode *xpmem_segment_inode(void);
+int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
+		 u64 *vaddr, int flags);
+int xpmem_detach(unsigned long vaddr);
+void xpmem_attachment_put(struct xpmem_attachment *att);
+
+/* xpmem_recall.c */
+extern const struct mmu_interval_notifier_ops xpmem_segment_notifier_ops;
+vm_fault_t xpmem_fault(struct vm_fault *vmf);
+vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf);
+void xpmem_recall_segment(struct xpmem_segment *seg);
+
+static inline void xpmem_vma_mod_flags(struct vm_area_struct *vma,
+				       vm_flags_t set, vm_flags_t clear)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_mod(vma, set, clear);
+#else
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
+#endif
+}
+
+#endif /* XPMEM_PRIVATE_H */

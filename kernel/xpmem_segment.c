@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xpmem: processes, segments and access permits, and their id tables.
+ */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/ipc_namespace.h>
+#include <linux/module.h>
+#include <linux/nsproxy.h>
+#include <linux/proc_ns.h>
+#include <linux/random.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "xpmem_private.h"
+
+static const struct rhashtable_params xpmem_proc_params = {
+	.key_len = sizeof(struct mm_struct *),
+	.key_offset = offsetof(struct xpmem_proc, mm),
+	.head_offset = offsetof(struct xpmem_proc, hash_node),
+	.automatic_shrinking = true,
+};
+
+static const struct rhashtable_params xpmem_segment_params = {
+	.key_len = sizeof(s64),
+	.key_offset = offsetof(struct xpmem_segment, segid),
+	.head_offset = offsetof(struct xpmem_segment, hash_node),
+	.automatic_shrinking = true,
+};
+
+static const struct rhashtable_params xpmem_access_params = {
+	.key_len = sizeof(s64),
+	.key_offset = offsetof(struct xpmem_access, apid),
+	.head_offset = offsetof(struct xpmem_access, hash_node),
+	.automatic_shrinking = true,
+};
+
+static struct rhashtable xpmem_procs;
+static struct rhashtable xpmem_segments;
+static struct rhashtable xpmem_accesses;
+/* Serialises the first registration of a process; later lookups are lock-free. */
+static DEFINE_MUTEX(xpmem_proc_register_lock);
+
+static s64 xpmem_random_id(void)
+{
+	s64 id;
+
+	do {
+		id = get_random_u64() & XPMEM_ID_RANDOM_MASK;
+	} while (!id);
+	return id;
+}
+
+/* The IPC namespace reference is dropped through its ns operations (put_ipc_ns is not exported). */
+static void xpmem_put_ipc_ns(struct ipc_namespace *ns)
+{
+	ns->ns.ops->put(&ns->ns);
+}
+
+/* ---- processes ---- */
+
+static void xpmem_proc_teardown(struct xpmem_proc *proc);
+
+static struct mmu_notifier *xpmem_proc_alloc(struct mm_struct *mm)
+{
+	struct xpmem_proc *proc = kzalloc(sizeof(*proc), GFP_KERNEL);
+
+	if (!proc)
+		return ERR_PTR(-ENOMEM);
+	proc->mm = mm;
+	refcount_set(&proc->refs, 1);
+	mutex_init(&proc->lock);
+	INIT_LIST_HEAD(&proc->segments);
+	INIT_LIST_HEAD(&proc->accesses);
+	proc->tgid = current->tgid;
+	/* The notifier's callbacks live in this module: keep it loaded until they are gone. */
+	__module_get(THIS_MODULE);
+	return &proc->notifier;
+}
+
+static void xpmem_proc_free_notifier(struct mmu_notifier *mn)
+{
+	struct xpmem_proc *proc = container_of(mn, struct xpmem_proc, notifier);
+
+	xpmem_proc_put(proc);
+	/* Safe: module exit waits for this SRCU callback in mmu_notifier_synchronize(). */
+	module_put(THIS_MODULE);
+}
+
+/* The process's address space is going away (exit or exec): drop everything it owns. */
+static void xpmem_proc_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct xpmem_proc *proc = container_of(mn, struct xpmem_proc, notifier);
+
+	rhashtable_remove_fast(&xpmem_procs, &proc->hash_node,
+			       xpmem_proc_params);
+	xpmem_proc_teardown(proc);
+	mmu_notifier_put(&proc->notifier);
+}
+
+static const struct mmu_notifier_ops xpmem_proc_notifier_ops = {
+	.release = xpmem_proc_release,
+	.alloc_notifier = xpmem_proc_alloc,
+	.free_notifier = xpmem_proc_free_notifier,
+};
+
+void xpmem_proc_put(struct xpmem_proc *proc)
+{
+	if (refcount_dec_and_test(&proc->refs))
+		kfree_rcu(proc, rcu);
+}
+
+static struct xpmem_proc *xpmem_proc_lookup(struct mm_struct *mm)
+{
+	struct xpmem_proc *proc;
+
+	rcu_read_lock();
+	proc = rhashtable_lookup(&xpmem_procs, &mm, xpmem_proc_params);
+	if (proc && !refcount_inc_not_zero(&proc->refs))
+		proc = NULL;
+	rcu_read_unlock();
+	return proc;
+}
+
+/* The calling process's state, registered on first use. */
+struct xpmem_proc *xpmem_proc_current(void)
+{
+	struct mm_struct *mm = current->mm;
+	struct mmu_notifier *mn;
+	struct xpmem_proc *proc;
+	int ret;
+
+	if (!mm)
+		return ERR_PTR(-EINVAL);
+	proc = xpmem_proc_lookup(mm);
+	if (proc)
+		return proc;
+
+	mutex_lock(&xpmem_proc_register_lock);
+	proc = xpmem_proc_lookup(mm);
+	if (proc)
+		goto out;
+	mn = mmu_notifier_get(&xpmem_proc_notifier_ops, mm);
+	if (IS_ERR(mn)) {
+		proc = ERR_CAST(mn);
+		goto out;
+	}
+	proc = container_of(mn, struct xpmem_proc, notifier);
+	ret = rhashtable_insert_fast(&xpmem_procs, &proc->hash_node,
+				     xpmem_proc_params);
+	if (ret) {
+		mmu_notifier_put(mn);
+		proc = ERR_PTR(ret);
+		goto out;
+	}
+	refcount_inc(&proc->refs);
+out:
+	mutex_unlock(&xpmem_proc_register_lock);
+	return proc;
+}
+
+/* ---- segments ---- */
+
+void xpmem_segment_get(struct xpmem_segment *seg)
+{
+	refcount_inc(&seg->refs);
+}
+
+void xpmem_segment_put(struct xpmem_segment *seg)
+{
+	if (!refcount_dec_and_test(&seg->refs))
+		return;
+	iput(seg->inode);
+	xpmem_put_ipc_ns(seg->ipc_ns);
+	mmdrop(seg->mm);
+	xpmem_stat_dec(segments_live);
+	kfree_rcu(seg, rcu);
+}
+
+static struct xpmem_segment *xpmem_segment_lookup(s64 segid)
+{
+	struct xpmem_segment *seg;
+
+	rcu_read_lock();
+	seg = rhashtable_lookup(&xpmem_segments, &segid, xpmem_segment_params);
+	if (seg && (seg->ipc_ns != current->nsproxy->ipc_ns ||
+		    !refcount_inc_not_zero(&seg->refs)))
+		seg = NULL;
+	rcu_read_unlock();
+	return seg;
+}
+
+int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
+	       umode_t mode, s64 *segid)
+{
+	const struct cred *cred = current_cred();
+	struct xpmem_segment *seg;
+	int ret;
+
+	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
+	if (!seg)
+		return -ENOMEM;
+	refcount_set(&seg->refs, 1); /* the owner's */
+	mutex_init(&seg->lock);
+	seg->attachments = RB_ROOT_CACHED;
+	seg->start = vaddr;
+	seg->end = vaddr + size;
+	seg->mode = mode;
+	seg->uid = cred->euid;
+	seg->gid = cred->egid;
+	seg->owner_tgid = current->tgid;
+	seg->inode = xpmem_segment_inode();
+	if (IS_ERR(seg->inode)) {
+		ret = PTR_ERR(seg->inode);
+		kfree(seg);
+		return ret;
+	}
+	seg->ipc_ns = get_ipc_ns(current->nsproxy->ipc_ns);
+	mmgrab(proc->mm);
+	seg->mm = proc->mm;
+	xpmem_stat_inc(segments_live);
+
+	ret = mmu_interval_notifier_insert(&seg->notifier, proc->mm, vaddr,
+					   size, &xpmem_segment_notifier_ops);
+	if (ret)
+		goto err_put;
+
+	mutex_lock(&proc->lock);
+	if (proc->dead) {
+		ret = -ESRCH;
+		goto err_unlock;
+	}
+	do {
+		seg->segid = xpmem_random_id();
+		ret = rhashtable_lookup_insert_fast(&xpmem_segments,
+						    &seg->hash_node,
+						    xpmem_segment_params);
+	} while (ret == -EEXIST);
+	if (ret)
+		goto err_unlock;
+	list_add_tail(&seg->proc_node, &proc->segments);
+	mutex_unlock(&proc->lock);
+
+	xpmem_stat_inc(makes);
+	*segid = seg->segid;
+	return 0;
+
+err_unlock:
+	mutex_unlock(&proc->lock);
+	mmu_interval_notifier_remove(&seg->notifier);
+err_put:
+	xpmem_segment_put(seg);
+	return ret;
+}
+
+/* Unpublish a segment and revoke every attachment; caller holds the owner's lock. */
+static void xpmem_segment_destroy(struct xpmem_segment *seg)
+{
+	mutex_lock(&seg->lock);
+	seg->removed = true;
+	mutex_unlock(&seg->lock);
+	rhashtable_remove_fast(&xpmem_segments, &seg->hash_node,
+			       xpmem_segment_params);
+	mmu_interval_notifier_remove(&seg->notifier);
+	xpmem_recall_segment(seg);
+	list_del(&seg->proc_node);
+	xpmem_stat_inc(removes);
+	xpmem_segment_put(seg);
+}
+
+int xpmem_remove(struct xpmem_proc *proc, s64 segid)
+{
+	struct xpmem_segment *seg = xpmem_segment_lookup(segid);
+	int ret = -ENOENT;
+
+	if (!seg)
+		return -ENOENT;
+	mutex_lock(&proc->lock);
+	if (seg->mm != proc->mm) {
+		ret = -EACCES;
+	} else if (!seg->removed) {
+		xpmem_segment_destroy(seg);
+		ret = 0;
+	}
+	mutex_unlock(&proc->lock);
+	xpmem_segment_put(seg);
+	return ret;
+}
+
+/* SysV-IPC-like check against the owner's credentials recorded at make time. */
+static int xpmem_check_permission(struct xpmem_segment *seg, int flags)
+{
+	const struct cred *cred = current_cred();
+	int need = flags == XPMEM_IOCTL_RDWR ? 06 : 04;
+	int granted;
+
+	if (uid_eq(cred->euid, seg->uid))
+		granted = seg->mode >> 6;
+	else if (in_egroup_p(seg->gid))
+		granted = seg->mode >> 3;
+	else
+		granted = seg->mode;
+	if ((granted & need) == need)
+		return 0;
+	if (ns_capable(seg->ipc_ns->user_ns, CAP_IPC_OWNER))
+		return 0;
+	return -EACCES;
+}
+
+/* ---- access permits ---- */
+
+void xpmem_access_put(struct xpmem_access *ap)
+{
+	if (!refcount_dec_and_test(&ap->refs))
+		return;
+	xpmem_segment_put(ap->seg);
+	xpmem_stat_dec(accesses_live);
+	kfree_rcu(ap, rcu);
+}
+
+int xpmem_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
+{
+	struct xpmem_segment *seg = xpmem_segment_lookup(segid);
+	struct xpmem_access *ap;
+	int ret;
+
+	if (!seg)
+		return -ENOENT;
+	if (READ_ONCE(seg->removed)) {
+		ret = -ENOENT;
+		goto err_seg;
+	}
+	ret = xpmem_check_permission(seg, flags);
+	if (ret)
+		goto err_seg;
+	ap = kzalloc(sizeof(*ap), GFP_KERNEL);
+	if (!ap) {
+		ret = -ENOMEM;
+		goto err_seg;
+	}
+	refcount_set(&ap->refs, 1); /* the table's */
+	ap->seg = seg; /* takes over the lookup's reference */
+	ap->owner = proc;
+	ap->writable = flags == XPMEM_IOCTL_RDWR;
+	xpmem_stat_inc(accesses_live);
+
+	mutex_lock(&proc->lock);
+	if (proc->dead) {
+		ret = -ESRCH;
+		goto err_unlock;
+	}
+	do {
+		ap->apid = xpmem_random_id();
+		ret = rhashtable_lookup_insert_fast(&xpmem_accesses,
+						    &ap->hash_node,
+						    xpmem_access_params);
+	} while (ret == -EEXIST);
+	if (ret)
+		goto err_unlock;
+	list_add_tail(&ap->proc_node, &proc->accesses);
+	mutex_unlock(&proc->lock);
+
+	xpmem_stat_inc(gets);
+	*apid = ap->apid;
+	return 0;
+
+err_unlock:
+	mutex_unlock(&proc->lock);
+	xpmem_access_put(ap);
+	return ret;
+err_seg:
+	xpmem_segment_put(seg);
+	return ret;
+}
+
+/* The caller's permit apid, or ERR_PTR(-ENOENT / -EACCES). */
+struct xpmem_access *xpmem_access_lookup(struct xpmem_proc *proc, s64 apid)
+{
+	struct xpmem_access *ap;
+
+	rcu_read_lock();
+	ap = rhashtable_lookup(&xpmem_accesses, &apid, xpmem_access_params);
+	if (ap && !refcount_inc_not_zero(&ap->refs))
+		ap = NULL;
+	rcu_read_unlock();
+	if (!ap)
+		return ERR_PTR(-ENOENT);
+	if (ap->owner != proc) {
+		xpmem_access_put(ap);
+		return ERR_PTR(-EACCES);
+	}
+	return ap;
+}
+
+/* Caller holds the owner's lock. */
+static void xpmem_access_destroy(struct xpmem_access *ap)
+{
+	ap->released = true;
+	rhashtable_remove_fast(&xpmem_accesses, &ap->hash_node,
+			       xpmem_access_params);
+	list_del(&ap->proc_node);
+	xpmem_stat_inc(releases);
+	xpmem_access_put(ap);
+}
+
+int xpmem_release(struct xpmem_proc *proc, s64 apid)
+{
+	struct xpmem_access *ap = xpmem_access_lookup(proc, apid);
+	int ret = -ENOENT;
+
+	if (IS_ERR(ap))
+		return PTR_ERR(ap);
+	mutex_lock(&proc->lock);
+	if (!ap->released) {
+		xpmem_access_destroy(ap);
+		ret = 0;
+	}
+	mutex_unlock(&proc->lock);
+	xpmem_access_put(ap);
+	return ret;
+}
+
+static void xpmem_proc_teardown(struct xpmem_proc *proc)
+{
+	struct xpmem_segment *seg, *next_seg;
+	struct xpmem_access *ap, *next_ap;
+
+	mutex_lock(&proc->lock);
+	proc->dead = true;
+	list_for_each_entry_safe(seg, next_seg, &proc->segments, proc_node)
+		xpmem_segment_destroy(seg);
+	list_for_each_entry_safe(ap, next_ap, &proc->accesses, proc_node)
+		xpmem_access_destroy(ap);
+	mutex_unlock(&proc->lock);
+}
+
+int xpmem_tables_init(void)
+{
+	int ret;
+
+	ret = rhashtable_init(&xpmem_procs, &xpmem_proc_params);
+	if (ret)
+		return ret;
+	ret = rhashtable_init(&xpmem_segments, &xpmem_segment_params);
+	if (ret)
+		goto err_procs;
+	ret = rhashtable_init(&xpmem_accesses, &xpmem_access_params);
+	if (ret)
+		goto err_segments;
+	return 0;
+
+err_segments:
+	rhashtable_destroy(&xpmem_segments);
+err_procs:
+	rhashtable_destroy(&xpmem_procs);
+	return ret;
+}
+
+/* Called once no process state remains (every proc holds a module reference). */
+void xpmem_tables_exit(void)
+{
+	mmu_notifier_synchronize();
+	rcu_barrier();
+	rhashtable_destroy(&xpmem_accesses);
+	rhashtable_destroy(&xpmem_segments);
+	rhashtable_destroy(&xpmem_procs);
+}
