@@ -30,10 +30,16 @@ module:
 	@for f in kernel/Kbuild kernel/*.c kernel/*.h; do ln -sf $(CURDIR)/$$f $(MODDIR)/; done
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) XPMEM_INCLUDE=$(CURDIR)/include modules
 
-check: all
+# The demo program behind `make demo`.
+user: $(BUILD)/tests/xpmem_demo
+$(BUILD)/tests/xpmem_demo: tests/demo/xpmem_demo.c include/xpmem.h $(BUILD)/lib/libxpmem.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_USER) -o $@ $< -L$(BUILD)/lib -lxpmem -Wl,-rpath,$(abspath $(BUILD)/lib)
+
+check:
 	tests/lab/check.sh
 
-demo: all
+demo:
 	tests/lab/demo.sh
 
 clean:

@@ -135,6 +135,13 @@ static vm_fault_t xpmem_fault_page(struct vm_fault *vmf, bool write)
 	vm_fault_t ret;
 	int err;
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	/* hmm_range_fault() may need our own mmap lock (self-attach): retry under it. */
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
+		vma_end_read(vma);
+		return VM_FAULT_RETRY;
+	}
+#endif
 	xpmem_stat_inc(faults);
 	if (write && !att->writable)
 		return VM_FAULT_SIGSEGV;

@@ -1,0 +1,84 @@
+#!/bin/sh
+# Runs inside a test-lab guest (as root): load the module, run the whole suite,
+# check for leaks, unload. Writes "<name> <passed> <failed>" lines to $RESULTS.
+# Usage: run-suite.sh MODULE.ko BUILD_DIR RESULTS_FILE
+set -u
+KO=$1
+BUILD=$2
+RESULTS=$3
+: >"$RESULTS"
+
+record() { # name passed failed
+	echo "$1 $2 $3" >>"$RESULTS"
+}
+
+check() { # name command...: one pass/fail entry
+	name=$1
+	shift
+	if "$@"; then
+		echo "ok: $name"
+		record "$name" 1 0
+	else
+		echo "FAILED: $name"
+		record "$name" 0 1
+	fi
+}
+
+# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:".
+run_cmocka() { # name binary args...
+	name=$1
+	shift
+	log=/tmp/xpmem-$name.log
+	"$@" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+	failed=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+	if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+		echo "FAILED: $name exited with $rc without a cmocka failure count"
+		failed=1
+	fi
+	if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+		echo "FAILED: $name ran no test"
+		failed=1
+	fi
+	record "$name" "$passed" "$failed"
+}
+
+stat_value() {
+	awk -v k="$1" '$1 == k {print $2}' /proc/xpmem/stats
+}
+
+no_live_objects() {
+	for k in segments_live accesses_live attachments_live; do
+		v=$(stat_value $k)
+		if [ "$v" != 0 ]; then
+			echo "leak: $k = $v"
+			return 1
+		fi
+	done
+}
+
+pages_balanced() {
+	pinned=$(sed -n 's/^all pages pinned by XPMEM: //p' /proc/xpmem/global_pages)
+	unpinned=$(sed -n 's/^all pages unpinned by XPMEM: //p' /proc/xpmem/global_pages)
+	echo "pinned=$pinned unpinned=$unpinned"
+	[ -n "$pinned" ] && [ "$pinned" = "$unpinned" ] && [ "$pinned" = 0 ]
+}
+
+check module-loads insmod "$KO"
+if ! grep -qw xpmem /proc/modules; then
+	exit 1
+fi
+check device-node test -c /dev/xpmem
+
+run_cmocka suite "$BUILD/tests/xpmem-suite"
+run_cmocka suite-asan env ASAN_OPTIONS=detect_leaks=1 "$BUILD/tests/xpmem-suite-asan"
+check legacy-program "$BUILD/tests/legacy_demo"
+
+# Every test process has exited: nothing may be left behind.
+sleep 1
+check no-leaked-objects no_live_objects
+check no-pinned-pages pages_balanced
+check module-unloads rmmod xpmem
+exit 0

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# make check: build the module for every kernel of the test matrix, boot each in a
+# QEMU guest, run the whole in-guest suite, and fail on any test failure, kernel
+# splat, leak or a module that will not unload. Ends with "N passed, N failed".
+#   XPMEM_KERNELS="6.1 6.12"   Debian kernels to use (default both)
+#   XPMEM_DEBUG_KERNEL=0       skip the KASAN/lockdep/kmemleak kernel (default: on)
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+LAB=tests/lab
+BUILD=${BUILD:-build}
+
+kernels=$(bash $LAB/fetch-kernels.sh) || { echo "check: fetching kernels failed"; echo "0 passed, 1 failed"; exit 1; }
+if [ "${XPMEM_DEBUG_KERNEL:-1}" != 0 ]; then
+	debug=$(bash $LAB/build-debug-kernel.sh) || { echo "check: building the debug kernel failed"; echo "0 passed, 1 failed"; exit 1; }
+	kernels=$(printf '%s\n%s\n' "$kernels" "$debug")
+fi
+make -s user BUILD="$BUILD" || { echo "check: user-space build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+total_passed=0
+total_failed=0
+summary=()
+while read -r name dir; do
+	[ -n "$name" ] || continue
+	passed=0
+	failed=0
+	krel=$(cat "$dir/kdir/include/config/kernel.release")
+	echo "=== kernel $name ($krel)"
+	if make -s module KDIR="$dir/kdir" BUILD="$BUILD"; then
+		out=$(mktemp -d)
+		bash $LAB/run-guest.sh "$dir" --out "$out" -- \
+			tests/guest/run-suite.sh "$BUILD/kmod/$krel/xpmem.ko" "$BUILD" /xpmem-out/results
+		rc=$?
+		if [ -s "$out/results" ]; then
+			read -r p f < <(awk '{p += $2; f += $3} END {print p + 0, f + 0}' "$out/results")
+			passed=$((passed + p))
+			failed=$((failed + f))
+			awk '$3 > 0 {print "  failed: " $1}' "$out/results"
+		else
+			echo "  failed: the guest produced no results"
+			failed=$((failed + 1))
+		fi
+		# The kernel log is one more test: run-guest.sh exits 3 on any splat.
+		case $rc in
+		0) passed=$((passed + 1)) ;;
+		3) echo "  failed: kernel log has a splat (see $out/dmesg)"; failed=$((failed + 1)) ;;
+		*) echo "  failed: guest run ended with $rc (see $out)"; failed=$((failed + 1)) ;;
+		esac
+	else
+		echo "  failed: module build"
+		failed=$((failed + 1))
+	fi
+	summary+=("$name ($krel) - $passed passed, $failed failed")
+	total_passed=$((total_passed + passed))
+	total_failed=$((total_failed + failed))
+done <<<"$kernels"
+
+echo "=== summary"
+printf '  %s\n' "${summary[@]}"
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]
