@@ -219,11 +219,12 @@ int xpmem_detach(unsigned long vaddr)
 		}
 		att = target->vm_private_data;
 		if (atomic_read(&att->nr_vmas) > 1) {
-			/* Split by the attacher's own munmap/mprotect/mremap: unmap the other pieces first. */
+			/* Split by the attacher's munmap/mprotect/mremap: unmap the others first. */
 			VMA_ITERATOR(vmi, mm, 0);
 
 			for_each_vma(vmi, vma) {
-				if (vma != target && vma->vm_ops == &xpmem_vm_ops &&
+				if (vma != target &&
+				    vma->vm_ops == &xpmem_vm_ops &&
 				    vma->vm_private_data == att) {
 					target = vma;
 					break;

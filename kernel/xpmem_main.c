@@ -3,6 +3,7 @@
  * xpmem: module entry, the /dev/xpmem misc device and its ioctl entry points,
  * and the /proc/xpmem files.
  */
+#include <linux/compat.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -27,8 +28,9 @@ static long xpmem_ioctl_make(struct xpmem_proc *proc, void __user *uarg)
 	    cmd.vaddr >= TASK_SIZE)
 		return -EINVAL;
 	size = cmd.size;
-	/* The whole-address-space export used by MPI transports. */
-	if (size == XPMEM_IOCTL_MAXADDR_SIZE)
+	/* The whole-address-space export used by MPI transports: (size_t)-1. */
+	if (size == XPMEM_IOCTL_MAXADDR_SIZE ||
+	    (in_compat_syscall() && size == U32_MAX))
 		size = TASK_SIZE - cmd.vaddr;
 	if (!size || !PAGE_ALIGNED(size) || size > TASK_SIZE - cmd.vaddr)
 		return -EINVAL;
@@ -36,7 +38,8 @@ static long xpmem_ioctl_make(struct xpmem_proc *proc, void __user *uarg)
 	ret = xpmem_make(proc, cmd.vaddr, size, cmd.permit_value, &cmd.segid);
 	if (ret)
 		return ret;
-	if (put_user(cmd.segid, &((struct xpmem_cmd_make __user *)uarg)->segid)) {
+	if (put_user(cmd.segid,
+		     &((struct xpmem_cmd_make __user *)uarg)->segid)) {
 		xpmem_remove(proc, cmd.segid);
 		return -EFAULT;
 	}
@@ -51,7 +54,8 @@ static long xpmem_ioctl_get(struct xpmem_proc *proc, void __user *uarg)
 	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
 		return -EFAULT;
 	/* flags 0 is refused: it must never yield a writable mapping. */
-	if ((cmd.flags != XPMEM_IOCTL_RDONLY && cmd.flags != XPMEM_IOCTL_RDWR) ||
+	if ((cmd.flags != XPMEM_IOCTL_RDONLY &&
+	     cmd.flags != XPMEM_IOCTL_RDWR) ||
 	    cmd.permit_type != XPMEM_IOCTL_PERMIT_MODE || cmd.permit_value)
 		return -EINVAL;
 	if (cmd.segid <= 0)
@@ -81,7 +85,8 @@ static long xpmem_ioctl_attach(struct xpmem_proc *proc, void __user *uarg)
 			   cmd.flags);
 	if (ret)
 		return ret;
-	if (put_user(cmd.vaddr, &((struct xpmem_cmd_attach __user *)uarg)->vaddr)) {
+	if (put_user(cmd.vaddr,
+		     &((struct xpmem_cmd_attach __user *)uarg)->vaddr)) {
 		xpmem_detach(cmd.vaddr);
 		return -EFAULT;
 	}
@@ -108,7 +113,8 @@ static long xpmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case XPMEM_CMD_DETACH: {
 		u64 vaddr;
 
-		if (get_user(vaddr, &((struct xpmem_cmd_detach __user *)uarg)->vaddr))
+		if (get_user(vaddr,
+			     &((struct xpmem_cmd_detach __user *)uarg)->vaddr))
 			return -EFAULT;
 		ret = xpmem_detach(vaddr);
 		return ret;
@@ -160,6 +166,8 @@ static long xpmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 static const struct file_operations xpmem_fops = {
 	.owner = THIS_MODULE,
 	.unlocked_ioctl = xpmem_ioctl,
+	/* The argument structs use fixed-width fields laid out alike for 32-bit callers. */
+	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,
 };
 
@@ -180,8 +188,9 @@ static int xpmem_global_pages_show(struct seq_file *m, void *v)
 
 static int xpmem_stats_show(struct seq_file *m, void *v)
 {
-#define XPMEM_SHOW(name) \
-	seq_printf(m, #name " %lld\n", (long long)atomic64_read(&xpmem_stats.name))
+#define XPMEM_SHOW(name)               \
+	seq_printf(m, #name " %lld\n", \
+		   (long long)atomic64_read(&xpmem_stats.name))
 	XPMEM_SHOW(segments_live);
 	XPMEM_SHOW(accesses_live);
 	XPMEM_SHOW(attachments_live);

@@ -23,8 +23,8 @@
 #include <linux/refcount.h>
 #include <linux/rhashtable.h>
 #include <linux/types.h>
-#include <linux/version.h>
 
+#include "xpmem_compat.h"
 #include "xpmem_ioctl.h"
 
 /*
@@ -145,15 +145,5 @@ extern const struct mmu_interval_notifier_ops xpmem_segment_notifier_ops;
 vm_fault_t xpmem_fault(struct vm_fault *vmf);
 vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf);
 void xpmem_recall_segment(struct xpmem_segment *seg);
-
-static inline void xpmem_vma_mod_flags(struct vm_area_struct *vma,
-				       vm_flags_t set, vm_flags_t clear)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	vm_flags_mod(vma, set, clear);
-#else
-	vma->vm_flags = (vma->vm_flags | set) & ~clear;
-#endif
-}
 
 #endif /* XPMEM_PRIVATE_H */

@@ -73,15 +73,6 @@ void xpmem_recall_segment(struct xpmem_segment *seg)
 	xpmem_stat_inc(recalls);
 }
 
-static void xpmem_release_fault_lock(struct vm_fault *vmf)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
-	release_fault_lock(vmf);
-#else
-	mmap_read_unlock(vmf->vma->vm_mm);
-#endif
-}
-
 static int xpmem_pte_noop(pte_t *pte, unsigned long addr, void *data)
 {
 	return 0;
@@ -135,13 +126,11 @@ static vm_fault_t xpmem_fault_page(struct vm_fault *vmf, bool write)
 	vm_fault_t ret;
 	int err;
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
 	/* hmm_range_fault() may need our own mmap lock (self-attach): retry under it. */
-	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
-		vma_end_read(vma);
+	if (xpmem_fault_under_vma_lock(vmf)) {
+		xpmem_release_fault_lock(vmf);
 		return VM_FAULT_RETRY;
 	}
-#endif
 	xpmem_stat_inc(faults);
 	if (write && !att->writable)
 		return VM_FAULT_SIGSEGV;

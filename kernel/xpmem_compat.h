@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * xpmem: the few kernel API differences across the supported kernels (6.1 .. 6.12),
+ * kept in one place.
+ */
+#ifndef XPMEM_COMPAT_H
+#define XPMEM_COMPAT_H
+
+#include <linux/mm.h>
+#include <linux/version.h>
+
+static inline void xpmem_vma_mod_flags(struct vm_area_struct *vma,
+				       vm_flags_t set, vm_flags_t clear)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_mod(vma, set, clear);
+#else
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
+#endif
+}
+
+/* Drop whichever lock the fault was taken under (per-VMA locks came in 6.4). */
+static inline void xpmem_release_fault_lock(struct vm_fault *vmf)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+	release_fault_lock(vmf);
+#else
+	mmap_read_unlock(vmf->vma->vm_mm);
+#endif
+}
+
+static inline bool xpmem_fault_under_vma_lock(struct vm_fault *vmf)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	return vmf->flags & FAULT_FLAG_VMA_LOCK;
+#else
+	return false;
+#endif
+}
+
+#endif /* XPMEM_COMPAT_H */
