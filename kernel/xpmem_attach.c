@@ -219,7 +219,7 @@ int xpmem_detach(unsigned long vaddr)
 		}
 		att = target->vm_private_data;
 		if (atomic_read(&att->nr_vmas) > 1) {
-			/* Split by the attacher's munmap/mprotect/mremap: unmap the others first. */
+			/* Split by our own munmap/mprotect/mremap: unmap the others first. */
 			VMA_ITERATOR(vmi, mm, 0);
 
 			for_each_vma(vmi, vma) {
