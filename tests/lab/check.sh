@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 LAB=tests/lab
 BUILD=${BUILD:-build}
 
+bash $LAB/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 kernels=$(bash $LAB/fetch-kernels.sh) || { echo "check: fetching kernels failed"; echo "0 passed, 1 failed"; exit 1; }
 if [ "${XPMEM_DEBUG_KERNEL:-1}" != 0 ]; then
 	debug=$(bash $LAB/build-debug-kernel.sh) || { echo "check: building the debug kernel failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -20,6 +21,13 @@ make -s user BUILD="$BUILD" || { echo "check: user-space build failed"; echo "0 
 total_passed=0
 total_failed=0
 summary=()
+if bash $LAB/lint.sh; then
+	total_passed=$((total_passed + 1))
+	summary+=("checkpatch - passed")
+else
+	total_failed=$((total_failed + 1))
+	summary+=("checkpatch - FAILED")
+fi
 while read -r name dir; do
 	[ -n "$name" ] || continue
 	passed=0

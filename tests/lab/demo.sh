@@ -5,6 +5,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 BUILD=${BUILD:-build}
+bash tests/lab/install-deps.sh
 dir=$(XPMEM_KERNELS=6.1 bash tests/lab/fetch-kernels.sh | awk '{print $2}')
 krel=$(cat "$dir/kdir/include/config/kernel.release")
 make -s user module KDIR="$dir/kdir" BUILD="$BUILD"
