@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# run-guest.sh KERNEL_DIR [--mem MB] [--timeout SECONDS] [--out DIR] -- COMMAND...
+#
+# Boots KERNEL_DIR (a directory made by fetch-kernels.sh) in a QEMU TCG guest with two
+# NUMA nodes, whose userland is this machine's own root filesystem (read-only 9p, with a
+# throw-away tmpfs overlay), and runs COMMAND there as root in the caller's cwd.
+# Results come back in the output directory: output (stdout+stderr), rc, dmesg, and
+# console.log (serial console). The command's output is also copied to stdout.
+#
+# Exit status: the command's own, except 3 = the kernel log shows a splat (checked
+# with check-log.sh), 124 = timeout, 125 = the guest produced no exit status, 2 = usage.
+set -euo pipefail
+
+LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${XPMEM_CACHE:-/var/cache/xpmem-lab}
+
+usage() { echo "usage: run-guest.sh KERNEL_DIR [--mem MB] [--timeout SECONDS] [--out DIR] -- COMMAND..." >&2; exit 2; }
+say() { echo "run-guest: $*" >&2; }
+
+[ $# -ge 1 ] || usage
+KDIR=$(cd "$1" && pwd) || usage
+shift
+MEM=2048 TIMEOUT=900 OUT=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--mem) MEM=${2:?}; shift 2 ;;
+	--timeout) TIMEOUT=${2:?}; shift 2 ;;
+	--out) OUT=${2:?}; shift 2 ;;
+	--) shift; break ;;
+	*) usage ;;
+	esac
+done
+[ $# -gt 0 ] || usage
+[[ $MEM =~ ^[0-9]+$ && $MEM -ge 256 && $TIMEOUT =~ ^[0-9]+$ ]] || usage
+[ -r "$KDIR/kver" ] || { say "$KDIR has no kver file: not a fetch-kernels.sh directory"; exit 2; }
+KVER=$(cat "$KDIR/kver")
+MODDIR=$KDIR/root/lib/modules/$KVER
+
+# The guest needs these to reach its userland; a kernel may have them built in.
+WANT_MODULES="virtio_pci 9pnet_virtio 9p overlay"
+
+# add_module NAME: queue NAME and its dependencies in MODS (file paths), unless built in.
+declare -A MODFILE=() BUILTIN=() SEEN=()
+MODS=()
+add_module() {
+	local name=${1//-/_} dep
+	[ -z "${SEEN[$name]:-}" ] || return 0
+	SEEN[$name]=1
+	[ -z "${BUILTIN[$name]:-}" ] || return 0
+	[ -n "${MODFILE[$name]:-}" ] || { say "module $name is neither built into $KVER nor in its module tree"; exit 1; }
+	for dep in $(modinfo -F depends "$MODDIR/${MODFILE[$name]}" | tr , ' '); do
+		add_module "$dep"
+	done
+	MODS+=("${MODFILE[$name]}")
+}
+
+# build_initramfs FILE: busybox, the modules above (decompressed, with a modules.dep
+# for busybox modprobe) and an /init that mounts the host root and runs the command.
+build_initramfs() {
+	local tmp f name top=()
+	tmp=$(mktemp -d)
+	if [ -d "$MODDIR/kernel" ]; then
+		while read -r f; do name=${f##*/}; name=${name%%.ko*}; MODFILE[${name//-/_}]=$f; done \
+			< <(cd "$MODDIR" && find kernel -name '*.ko*')
+		if [ -e "$MODDIR/modules.builtin" ]; then
+			while read -r f; do name=${f##*/}; BUILTIN[${name%.ko}]=1; done < <(tr - _ <"$MODDIR/modules.builtin")
+		fi
+		for name in $WANT_MODULES; do
+			add_module "$name"
+			[ -n "${BUILTIN[$name]:-}" ] || top+=("$name")
+		done
+	fi
+	mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/lib/modules/$KVER"
+	# There are no libraries in the initramfs: busybox must be the static build.
+	if ldd /bin/busybox >/dev/null 2>&1; then say "/bin/busybox is not static (install busybox-static)"; exit 1; fi
+	cp /bin/busybox "$tmp/bin/busybox"
+	for f in "${MODS[@]}"; do
+		mkdir -p "$tmp/lib/modules/$KVER/${f%/*}"
+		cp "$MODDIR/$f" "$tmp/lib/modules/$KVER/$f"
+		case "$f" in
+		*.xz) xz -d "$tmp/lib/modules/$KVER/$f" ;;
+		*.zst) zstd -q -d --rm "$tmp/lib/modules/$KVER/$f" ;;
+		*.gz) gzip -d "$tmp/lib/modules/$KVER/$f" ;;
+		esac
+	done
+	for f in modules.order modules.builtin modules.builtin.modinfo; do
+		[ ! -e "$MODDIR/$f" ] || cp "$MODDIR/$f" "$tmp/lib/modules/$KVER/"
+	done
+	depmod -b "$tmp" "$KVER"
+	echo "${top[*]}" >"$tmp/etc/modules"
+	cat >"$tmp/init" <<'EOF'
+#!/bin/busybox sh
+# PID 1 of the guest: load the 9p/overlay modules, build a writable view of the host
+# root, run /xpmem-out/cmd in it, save rc and dmesg, and power off.
+/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /dev /host /rw /newroot
+/bin/busybox --install -s
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+fail() { echo "xpmem-init: $*"; poweroff -f; }
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /etc/modules); do modprobe "$m" || fail "modprobe $m failed"; done
+# msize: the largest payload the 6.1 virtio transport accepts; the default is slow.
+ninep=trans=virtio,version=9p2000.L,msize=512000
+mount -t 9p -o ro,$ninep hostroot /host || fail "cannot mount the host root"
+mount -t tmpfs -o mode=0755 rw /rw
+mkdir /rw/upper /rw/work
+mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work root /newroot || fail "overlay failed"
+cd /newroot
+mount -t proc proc proc
+mount -t sysfs sys sys
+mount -t devtmpfs dev dev
+mkdir -p dev/pts dev/shm xpmem-out
+mount -t devpts -o newinstance,ptmxmode=0666 devpts dev/pts
+# /dev/shm for POSIX shared memory (MPI); /run so nothing writes host runtime state.
+mount -t tmpfs shm dev/shm
+mount -t tmpfs -o mode=0755 run run
+mount -t 9p -o $ninep xpmemout xpmem-out || fail "cannot mount the output directory"
+# Loopback is needed by MPI launchers even on a single node.
+ip link set lo up
+hostname xpmem-guest
+echo "xpmem-init: command starts at uptime $(cut -d' ' -f1 /proc/uptime)"
+chroot /newroot /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	HOME=/root LANG=C.UTF-8 /bin/bash -c \
+	'bash /xpmem-out/cmd </dev/null >/xpmem-out/output 2>&1; echo $? >/xpmem-out/rc; dmesg >/xpmem-out/dmesg'
+echo "xpmem-init: command ended at uptime $(cut -d' ' -f1 /proc/uptime)"
+sync
+poweroff -f
+EOF
+	chmod +x "$tmp/init"
+	(cd "$tmp" && find . | cpio -o -H newc -R 0:0 --quiet) >"$1.$$"
+	mv "$1.$$" "$1"
+	rm -rf "$tmp"
+}
+
+# The cached image is keyed by kernel version, kernel directory and this script's text.
+mkdir -p "$CACHE/initramfs"
+key=$( (echo "$KDIR"; cat "${BASH_SOURCE[0]}") | sha256sum | cut -c1-16)
+INITRD=$CACHE/initramfs/$KVER-$key.cpio
+[ -e "$INITRD" ] || build_initramfs "$INITRD"
+
+OUT=${OUT:-$(mktemp -d -t xpmem-guest.XXXXXX)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+rm -f "$OUT/output" "$OUT/rc" "$OUT/dmesg" "$OUT/console.log"
+: >"$OUT/output"
+# The command runs through a file: the kernel command line is short and unquoted.
+{ printf 'cd %q || exit\n' "$PWD"; printf '%s\n' "$*"; } >"$OUT/cmd"
+
+# One socket per NUMA node: a node boundary inside a socket makes the kernel WARN.
+half=$((MEM / 2))
+start=$EPOCHREALTIME
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
+	-smp 2,sockets=2,cores=1,threads=1 \
+	-m "${MEM}M" -nodefaults -nographic -no-reboot -monitor none \
+	-object memory-backend-ram,id=m0,size=${half}M -numa node,nodeid=0,cpus=0,memdev=m0 \
+	-object memory-backend-ram,id=m1,size=$((MEM - half))M -numa node,nodeid=1,cpus=1,memdev=m1 \
+	-serial "file:$OUT/console.log" \
+	-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
+	-append "console=ttyS0 panic=-1 log_buf_len=8M" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$OUT,mount_tag=xpmemout,security_model=none,multidevs=remap" \
+	</dev/null &
+qemu=$!
+# Never leave a guest behind, also when interrupted (signals then go through EXIT).
+trap 'kill $qemu 2>/dev/null || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# Stream the command's output while the guest runs; tail exits once QEMU is gone.
+tail -n +1 -f --pid=$qemu "$OUT/output" &
+tailpid=$!
+qrc=0
+wait $qemu || qrc=$?
+wait $tailpid || true
+trap - EXIT INT TERM
+say "$KVER: $(grep -a 'command starts at' "$OUT/console.log" | sed 's/.*xpmem-init: //' || echo 'command never started'), wall $(awk "BEGIN {printf \"%.1f\", $EPOCHREALTIME - $start}") s, results in $OUT"
+
+# A panic leaves no dmesg file behind, but the serial console has seen it all.
+log=$OUT/dmesg
+[ -s "$log" ] || log=$OUT/console.log
+crc=0
+[ ! -e "$log" ] || "$LAB/check-log.sh" "$log" >"$OUT/splats" || crc=$?
+if [ $crc -eq 1 ]; then
+	say "kernel splat in $log:"
+	cat "$OUT/splats" >&2
+	exit 3
+fi
+rm -f "$OUT/splats"
+if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
+	say "timeout after $TIMEOUT s; end of the console log:"
+	tail -n 30 "$OUT/console.log" >&2 || true
+	exit 124
+fi
+if [ ! -s "$OUT/rc" ]; then
+	say "the guest ended without an exit status (QEMU status $qrc); end of the console log:"
+	tail -n 30 "$OUT/console.log" >&2 || true
+	exit 125
+fi
+exit "$(cat "$OUT/rc")"
