@@ -74,7 +74,6 @@ check device-node test -c /dev/xpmem
 
 run_cmocka suite "$BUILD/tests/xpmem-suite"
 run_cmocka suite-asan env ASAN_OPTIONS=detect_leaks=1 "$BUILD/tests/xpmem-suite-asan"
-check legacy-program "$BUILD/tests/legacy_demo"
 
 # Every test process has exited: nothing may be left behind.
 sleep 1

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Recall: every change the exporter's mm goes through is reflected in attachments
+ * that already mapped the old pages (munmap, remap, mprotect, MADV_DONTNEED, COW after
+ * fork, THP collapse/split, NUMA migration, KSM merging).
+ */
+#include "suite.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RW (PROT_READ | PROT_WRITE)
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
+static void recall_munmap_sigbus(void **state)
+{
+	const size_t len = 4 * pg;
+	struct peer *exp, *a1, *a2;
+	uint64_t base, w1, w2;
+	xpmem_segid_t segid;
+
+	(void)state;
+	exp = exporter_start("exporter", len, 0, 51, 0666, &base, &segid);
+	a1 = peer_start("attacher1");
+	a2 = peer_start("attacher2");
+	w1 = peer_get_attach(a1, segid, XPMEM_RDWR, 0, len, NULL);
+	w2 = peer_get_attach(a2, segid, XPMEM_RDONLY, 0, len, NULL);
+	assert_int_equal(PC(a1, OP_CHECK, w1, len, 51, 0), 0);
+	assert_int_equal(PC(a2, OP_CHECK, w2, len, 51, 0), 0);
+	/* One page goes: only that page faults. */
+	assert_int_equal(PC(exp, OP_MUNMAP, base + pg, pg), 0);
+	assert_int_equal(PC(a1, OP_CHECK, w1, pg, 51, 0), 0);
+	assert_int_equal(PC(a1, OP_CHECK, w1 + 2 * pg, 2 * pg, 51, 2 * pg / 8), 0);
+	PDIE(a1, SIGBUS, OP_READ64, w1 + pg + 8);
+	/* Everything goes: a page the attacher had mapped faults. */
+	assert_int_equal(PC(exp, OP_MUNMAP, base, len), 0);
+	PDIE(a2, SIGBUS, OP_READ64, w2 + 3 * pg);
+	test_finish();
+}
+
+static void recall_remap_new_data(void **state)
+{
+	const size_t len = 8 * pg;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+
+	(void)state;
+	exp = exporter_start("exporter", len, 0, 52, 0666, &base, &segid);
+	att = peer_start("attacher");
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 52, 0), 0);
+	/* munmap + mmap at the same address, new data. */
+	assert_int_equal(PC(exp, OP_MUNMAP, base, len), 0);
+	assert_int_equal((int64_t)PC(exp, OP_MMAP_FIXED, base, len, RW), (int64_t)base);
+	assert_int_equal(PC(exp, OP_FILL, base, len, 53, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 53, 0), 0);
+	/* MAP_FIXED straight over two mapped pages. */
+	assert_int_equal((int64_t)PC(exp, OP_MMAP_FIXED, base + 2 * pg, 2 * pg, RW),
+			 (int64_t)(base + 2 * pg));
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at + 2 * pg, 2 * pg, 0), 0);
+	assert_int_equal(PC(exp, OP_FILL, base + 2 * pg, 2 * pg, 54, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + 2 * pg, 2 * pg, 54, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at, 2 * pg, 53, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + 4 * pg, 4 * pg, 53, 4 * pg / 8), 0);
+	/* And the new pages are the ones the attacher writes to. */
+	assert_int_equal(PC(att, OP_WRITE64, at + 3 * pg, 0xdada), 0);
+	assert_int_equal(PC(exp, OP_READ64, base + 3 * pg), 0xdada);
+	test_finish();
+}
+
+static void recall_mprotect_none(void **state)
+{
+	const size_t len = 4 * pg;
+	struct peer *exp, *a1, *a2;
+	uint64_t base, w1, w2;
+	xpmem_segid_t segid;
+
+	(void)state;
+	exp = exporter_start("exporter", len, 0, 55, 0666, &base, &segid);
+	a1 = peer_start("attacher1");
+	a2 = peer_start("attacher2");
+	w1 = peer_get_attach(a1, segid, XPMEM_RDWR, 0, len, NULL);
+	w2 = peer_get_attach(a2, segid, XPMEM_RDWR, 0, len, NULL);
+	assert_int_equal(PC(a1, OP_CHECK, w1, len, 55, 0), 0);
+	assert_int_equal(PC(a2, OP_CHECK, w2, len, 55, 0), 0);
+	assert_int_equal(PC(exp, OP_MPROTECT, base, len, PROT_NONE), 0);
+	PDIE(a1, SIGBUS, OP_READ64, w1 + 2 * pg);
+	assert_int_equal(PC(exp, OP_MPROTECT, base, len, RW), 0);
+	assert_int_equal(PC(a2, OP_CHECK, w2, len, 55, 0), 0);
+	assert_int_equal(PC(exp, OP_WRITE64, base + 8, 0x1111), 0);
+	assert_int_equal(PC(a2, OP_READ64, w2 + 8), 0x1111);
+	assert_int_equal(PC(a2, OP_WRITE64, w2 + pg, 0x2222), 0);
+	assert_int_equal(PC(exp, OP_READ64, base + pg), 0x2222);
+	test_finish();
+}
+
+static void recall_madv_dontneed(void **state)
+{
+	const size_t len = 16 * pg;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+
+	(void)state;
+	exp = exporter_start("exporter", len, 0, 56, 0666, &base, &segid);
+	att = peer_start("attacher");
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 56, 0), 0);
+	assert_int_equal(PC(exp, OP_MADVISE, base, len, MADV_DONTNEED), 0);
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at, len, 0), 0);
+	assert_int_equal(PC(exp, OP_FILL, base, 4 * pg, 57, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at, 4 * pg, 57, 0), 0);
+	assert_int_equal(PC(att, OP_WRITE64, at + 8 * pg, 0x3333), 0);
+	assert_int_equal(PC(exp, OP_READ64, base + 8 * pg), 0x3333);
+	assert_int_equal(PC(exp, OP_CHECK_BYTE, base + 9 * pg, 7 * pg, 0), 0);
+	test_finish();
+}
+
+/*
+ * The exporter forks: its pages become copy-on-write. Writes through the attachment
+ * must land in the exporter's memory (not the child's), and writes by the exporter
+ * (which get it new pages) must be what the attacher reads.
+ */
+static void recall_cow_after_exporter_fork(void **state)
+{
+	const size_t len = 8 * pg, half = len / 2;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+
+	(void)state;
+	exp = exporter_start("exporter", len, 0, 58, 0666, &base, &segid);
+	att = peer_start("attacher");
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 58, 0), 0);
+	assert_true(PC(exp, OP_FORK_HOLD, 0) > 0);
+	/* Still the same data right after the fork. */
+	assert_int_equal(PC(att, OP_CHECK, at, len, 58, 0), 0);
+	/* attacher writes first */
+	assert_int_equal(PC(att, OP_FILL, at, half, 59, 0), 0);
+	assert_int_equal(PC(exp, OP_CHECK, base, half, 59, 0), 0);
+	/* exporter writes first */
+	assert_int_equal(PC(exp, OP_FILL, base + half, half, 60, half / 8), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + half, half, 60, half / 8), 0);
+	assert_int_equal(PC(att, OP_CHECK, at, half, 59, 0), 0);
+	/* The forked child kept the data of the moment of the fork. */
+	assert_int_equal(PC(exp, OP_HOLD_CHECK, base, len, 58, 0), 0);
+	test_finish();
+}
+
+static char thp_saved[64];
+
+static void thp_restore(void *arg)
+{
+	(void)arg;
+	write_file_str("/sys/kernel/mm/transparent_hugepage/enabled", thp_saved);
+}
+
+static void recall_thp_collapse_split(void **state)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/enabled";
+	const size_t len = 4 * MiB;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+	char cur[128];
+	int64_t kb_fault, kb_collapse, collapse;
+
+	(void)state;
+	if (read_file_str(knob, cur, sizeof(cur)) != 0) {
+		skip_or_fail("no transparent huge pages in this kernel");
+		return;
+	}
+	if (strstr(cur, "[never]")) {
+		snprintf(thp_saved, sizeof(thp_saved), "never");
+		on_teardown(thp_restore, NULL);
+		assert_int_equal(write_file_str(knob, "madvise"), 0);
+	}
+	exp = peer_start("exporter");
+	base = (uint64_t)PC(exp, OP_MMAP, len, 2 * MiB, RW);
+	assert_true((int64_t)base > 0);
+	assert_int_equal(base % (2 * MiB), 0);
+	assert_int_equal(PC(exp, OP_MADVISE, base, len, MADV_HUGEPAGE), 0);
+	assert_int_equal(PC(exp, OP_FILL, base, len, 61, 0), 0);
+	kb_fault = PC(exp, OP_THP_KB, base);
+	segid = PC(exp, OP_MAKE, base, len, XPMEM_PERMIT_MODE, 0666);
+	assert_id_valid(segid);
+	att = peer_start("attacher");
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 61, 0), 0);
+
+	collapse = PC(exp, OP_MADVISE, base, len, MADV_COLLAPSE);
+	kb_collapse = PC(exp, OP_THP_KB, base);
+	print_message("THP: %lld kB huge after fault, MADV_COLLAPSE %s, %lld kB huge after\n",
+		      (long long)kb_fault, collapse == 0 ? "ok" : strerror((int)-collapse),
+		      (long long)kb_collapse);
+	if (kb_fault < 2048 && kb_collapse < 2048)
+		fail_msg("the exporter's region never became a huge page (%lld/%lld kB): the THP part of this test would be vacuous",
+			 (long long)kb_fault, (long long)kb_collapse);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 61, 0), 0);
+
+	/* Split one PMD by changing the protection of one 4 KiB page inside it. */
+	assert_int_equal(PC(exp, OP_MPROTECT, base + 3 * pg, pg, PROT_READ), 0);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 61, 0), 0);
+	assert_int_equal(PC(exp, OP_WRITE64, base + 5 * pg, 0x4444), 0);
+	assert_int_equal(PC(att, OP_READ64, at + 5 * pg), 0x4444);
+	assert_int_equal(PC(att, OP_FILL, at + 10 * pg, pg, 62, 0), 0);
+	assert_int_equal(PC(exp, OP_CHECK, base + 10 * pg, pg, 62, 0), 0);
+	assert_int_equal(PC(exp, OP_MPROTECT, base + 3 * pg, pg, RW), 0);
+	/* The second (still huge or collapsed) 2 MiB half, both ways. */
+	assert_int_equal(PC(att, OP_FILL, at + 2 * MiB, 16 * pg, 63, 0), 0);
+	assert_int_equal(PC(exp, OP_CHECK, base + 2 * MiB, 16 * pg, 63, 0), 0);
+	assert_int_equal(PC(exp, OP_FILL, base + 3 * MiB, 16 * pg, 64, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + 3 * MiB, 16 * pg, 64, 0), 0);
+	test_finish();
+}
+
+static void recall_move_pages(void **state)
+{
+	enum { N = 16 };
+	const size_t len = N * pg;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+	int nodes[8], nn, from, to = -1;
+
+	(void)state;
+	nn = numa_online_nodes(nodes, 8);
+	if (nn < 2) {
+		skip_or_fail("needs two online NUMA nodes");
+		return;
+	}
+	exp = exporter_start("exporter", len, 0, 65, 0666, &base, &segid);
+	att = peer_start("attacher");
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 65, 0), 0);
+	from = (int)PC(exp, OP_NODE_OF, base);
+	assert_true(from >= 0);
+	for (int i = 0; i < nn; i++)
+		if (nodes[i] != from) {
+			to = nodes[i];
+			break;
+		}
+	assert_true(to >= 0);
+	/* Exported, attached and mapped by the attacher: the pages still move. */
+	assert_int_equal(PC(exp, OP_MOVE_PAGES, base, N, (uint64_t)to), N);
+	assert_int_equal(PC(exp, OP_NODE_OF, base + 7 * pg), to);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 65, 0), 0);
+	assert_int_equal(PC(att, OP_FILL, at, len / 2, 66, 0), 0);
+	assert_int_equal(PC(exp, OP_CHECK, base, len / 2, 66, 0), 0);
+	assert_int_equal(PC(exp, OP_FILL, base + len / 2, len / 2, 67, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + len / 2, len / 2, 67, 0), 0);
+	/* And back. */
+	assert_int_equal(PC(exp, OP_MOVE_PAGES, base, N, (uint64_t)from), N);
+	assert_int_equal(PC(att, OP_CHECK, at, len / 2, 66, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + len / 2, len / 2, 67, 0), 0);
+	assert_int_equal(PC(att, OP_WRITE64, at + pg, 0x5555), 0);
+	assert_int_equal(PC(exp, OP_READ64, base + pg), 0x5555);
+	test_finish();
+}
+
+#define KSM "/sys/kernel/mm/ksm/"
+static char ksm_saved[3][32];
+static const char *const ksm_knobs[3] = { KSM "run", KSM "sleep_millisecs", KSM "pages_to_scan" };
+
+static void ksm_restore(void *arg)
+{
+	(void)arg;
+	/* Knobs first, run last (0 stops ksmd, merged pages stay merged until freed). */
+	for (int i = 2; i >= 0; i--)
+		if (ksm_saved[i][0])
+			write_file_str(ksm_knobs[i], ksm_saved[i]);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void recall_ksm_merge(void **state)
+{
+	enum { N = 8, BYTE = 0x5a };
+	const size_t len = N * pg;
+	const int bound_ms = 90 * 1000;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+	int64_t merged = 0, r;
+	long long start, sharing0;
+	bool per_process;
+
+	(void)state;
+	if (access(KSM "run", W_OK) != 0) {
+		skip_or_fail("no KSM (/sys/kernel/mm/ksm) in this kernel");
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		if (read_file_str(ksm_knobs[i], ksm_saved[i], sizeof(ksm_saved[i])) != 0)
+			ksm_saved[i][0] = '\0';
+	on_teardown(ksm_restore, NULL);
+	sharing0 = read_file_ll(KSM "pages_sharing", 0);
+
+	exp = peer_start("exporter");
+	base = (uint64_t)PC(exp, OP_MMAP, len, 0, RW);
+	assert_true((int64_t)base > 0);
+	assert_int_equal(PC(exp, OP_MEMSET, base, len, BYTE), 0);
+	r = PC(exp, OP_MADVISE, base, len, MADV_MERGEABLE);
+	assert_int_equal(r, 0);
+	segid = PC(exp, OP_MAKE, base, len, XPMEM_PERMIT_MODE, 0666);
+	assert_id_valid(segid);
+	att = peer_start("attacher");
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at, len, BYTE), 0);
+
+	assert_int_equal(write_file_str(KSM "pages_to_scan", "10000"), 0);
+	assert_int_equal(write_file_str(KSM "sleep_millisecs", "0"), 0);
+	assert_int_equal(write_file_str(KSM "run", "1"), 0);
+	per_process = PC(exp, OP_KSM_MERGING, 0) >= 0;
+	start = now_ms();
+	for (;;) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		if (per_process)
+			merged = PC(exp, OP_KSM_MERGING, 0);
+		else
+			merged = read_file_ll(KSM "pages_sharing", 0) - sharing0;
+		if (merged >= (per_process ? N : N - 1) || now_ms() - start > bound_ms)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	print_message("KSM: %lld page(s) merged after %lld ms (%s)\n", (long long)merged,
+		      now_ms() - start, per_process ? "ksm_merging_pages" : "pages_sharing");
+	if (merged <= 0)
+		fail_msg("KSM merged none of the exporter's %d identical pages within %d s (are they pinned or otherwise referenced by the attachment?)",
+			 N, bound_ms / 1000);
+
+	/* A write through the attachment changes that page only, in the exporter. */
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at, len, BYTE), 0);
+	assert_int_equal(PC(att, OP_WRITE64, at + 3 * pg + 16, 0x0123456789abcdefULL), 0);
+	assert_int_equal((uint64_t)PC(exp, OP_READ64, base + 3 * pg + 16), 0x0123456789abcdefULL);
+	assert_int_equal(PC(exp, OP_CHECK_BYTE, base + 3 * pg, 16, BYTE), 0);
+	assert_int_equal(PC(exp, OP_CHECK_BYTE, base + 3 * pg + 24, pg - 24, BYTE), 0);
+	assert_int_equal(PC(exp, OP_CHECK_BYTE, base, 3 * pg, BYTE), 0);
+	assert_int_equal(PC(exp, OP_CHECK_BYTE, base + 4 * pg, 4 * pg, BYTE), 0);
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at + 4 * pg, 4 * pg, BYTE), 0);
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at, 3 * pg, BYTE), 0);
+	/* And an exporter write to a (possibly still merged) page reaches the attacher only there. */
+	assert_int_equal(PC(exp, OP_WRITE64, base + 5 * pg, 0x77), 0);
+	assert_int_equal(PC(att, OP_READ64, at + 5 * pg), 0x77);
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at + 6 * pg, 2 * pg, BYTE), 0);
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at + 4 * pg, pg, BYTE), 0);
+	test_finish();
+}
+
+static const struct CMUnitTest tests[] = {
+	SUITE_T(recall_munmap_sigbus),
+	SUITE_T(recall_remap_new_data),
+	SUITE_T(recall_mprotect_none),
+	SUITE_T(recall_madv_dontneed),
+	SUITE_T(recall_cow_after_exporter_fork),
+	SUITE_T(recall_thp_collapse_split),
+	SUITE_T(recall_move_pages),
+	SUITE_T(recall_ksm_merge),
+};
+SUITE_LIST(recall_tests, tests);
