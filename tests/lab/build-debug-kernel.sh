@@ -15,6 +15,10 @@ fi
 srcver=$(dpkg-query -W -f '${Version}' linux-source-6.1)
 key=$( (echo "$srcver"; cat "$FRAGMENT" "$0") | sha256sum | cut -c1-16)
 dir=$CACHE/kernels/debug-6.1-$key
+# One build at a time (the machine has two cores); a second caller waits for the first.
+mkdir -p "$CACHE/kernels"
+exec 9>"$CACHE/kernels/.debug-build.lock"
+flock 9
 if [ ! -e "$dir/.ready" ]; then
 	rm -rf "$dir"
 	mkdir -p "$dir/root"
