@@ -13,7 +13,9 @@ if [ ! -e /usr/src/linux-source-6.1.tar.xz ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends linux-source-6.1 >&2
 fi
 srcver=$(dpkg-query -W -f '${Version}' linux-source-6.1)
-key=$( (echo "$srcver"; cat "$FRAGMENT" "$0") | sha256sum | cut -c1-16)
+# Bump RECIPE when the build steps below change in a way that changes the result.
+RECIPE=1
+key=$( (echo "$srcver recipe $RECIPE"; cat "$FRAGMENT") | sha256sum | cut -c1-16)
 dir=$CACHE/kernels/debug-6.1-$key
 # One build at a time (the machine has two cores); a second caller waits for the first.
 mkdir -p "$CACHE/kernels"
