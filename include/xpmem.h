@@ -60,6 +60,13 @@ int xpmem_release(xpmem_apid_t apid);
 /* Map size bytes of the segment at addr.offset; vaddr NULL lets the kernel choose. */
 void *xpmem_attach(struct xpmem_addr addr, size_t size, void *vaddr);
 
+/*
+ * Extension: xpmem_attach with flags. XPMEM_ATTACH_PREFAULT maps everything the
+ * exporter has present in the window at attach time (no faults on first touch).
+ */
+#define XPMEM_ATTACH_PREFAULT 0x1
+void *xpmem_attach_ext(struct xpmem_addr addr, size_t size, void *vaddr, unsigned int flags);
+
 /* Unmap the whole attachment that contains vaddr. */
 int xpmem_detach(void *vaddr);
 

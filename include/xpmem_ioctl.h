@@ -72,4 +72,22 @@ struct xpmem_cmd_detach {
 	__u64 vaddr;
 };
 
+/*
+ * Extensions: size-versioned commands. argsz is sizeof the struct the caller was
+ * built with; later versions only append fields.
+ */
+#define XPMEM_IOCTL_ATTACH_PREFAULT 0x1 /* map what the exporter has now, at attach time */
+#define XPMEM_IOCTL_ATTACH_FLAGS_ALL XPMEM_IOCTL_ATTACH_PREFAULT
+
+struct xpmem_cmd_attach_ext {
+	__u32 argsz;
+	__u32 flags;
+	__s64 apid;
+	__s64 offset;
+	__u64 size;
+	__u64 vaddr; /* in: 0 or fixed address; out: where it was placed */
+};
+
+#define XPMEM_CMD_ATTACH_EXT _IOWR('x', 16, struct xpmem_cmd_attach_ext)
+
 #endif /* XPMEM_IOCTL_H */

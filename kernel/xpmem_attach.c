@@ -8,6 +8,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
+#include <linux/huge_mm.h>
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/mount.h>
@@ -89,10 +90,20 @@ static void xpmem_vma_close(struct vm_area_struct *vma)
 	xpmem_attachment_put(att);
 }
 
+static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, XPMEM_HUGE_FAULT_ARG)
+{
+	unsigned int pmd_order = PMD_SHIFT - PAGE_SHIFT;
+
+	if (pmd_order != XPMEM_HUGE_FAULT_ORDER)
+		return VM_FAULT_FALLBACK;
+	return xpmem_huge_fault_pmd(vmf);
+}
+
 static const struct vm_operations_struct xpmem_vm_ops = {
 	.open = xpmem_vma_open,
 	.close = xpmem_vma_close,
 	.fault = xpmem_fault,
+	.huge_fault = xpmem_huge_fault,
 	.pfn_mkwrite = xpmem_pfn_mkwrite,
 };
 
@@ -107,11 +118,12 @@ static int xpmem_att_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;
 	/*
 	 * No inheritance across fork, no growth by mremap, no GUP (the pages are
-	 * the exporter's, reached only through the fault path), no core dump.
+	 * the exporter's, reached only through the fault path), no core dump;
+	 * huge faults allowed (THP "madvise" mode).
 	 */
 	xpmem_vma_mod_flags(vma,
 			    VM_PFNMAP | VM_IO | VM_DONTCOPY | VM_DONTEXPAND |
-				    VM_DONTDUMP,
+				    VM_DONTDUMP | VM_HUGEPAGE,
 			    att->writable ? 0 : VM_MAYWRITE);
 	vma->vm_ops = &xpmem_vm_ops;
 	vma->vm_private_data = att;
@@ -122,10 +134,12 @@ static int xpmem_att_mmap(struct file *file, struct vm_area_struct *vma)
 static const struct file_operations xpmem_att_fops = {
 	.owner = THIS_MODULE,
 	.mmap = xpmem_att_mmap,
+	/* Attach where the address is congruent to the source modulo 2 MiB. */
+	.get_unmapped_area = thp_get_unmapped_area,
 };
 
 int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
-		 u64 *vaddr, int flags)
+		 u64 *vaddr, int flags, bool prefault)
 {
 	struct xpmem_access *ap = xpmem_access_lookup(proc, apid);
 	struct xpmem_segment *seg;
@@ -190,6 +204,13 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 	if (IS_ERR_VALUE(addr)) {
 		ret = (int)addr;
 		goto out_att;
+	}
+	if (prefault) {
+		ret = xpmem_prefault(att, addr, addr + size);
+		if (ret) {
+			vm_munmap(addr, size);
+			goto out_att;
+		}
 	}
 	*vaddr = addr;
 	xpmem_stat_inc(attaches);

@@ -82,11 +82,41 @@ static long xpmem_ioctl_attach(struct xpmem_proc *proc, void __user *uarg)
 		return -ENOENT;
 	/* cmd.fd is documented as unused: the existing library sends its own fd. */
 	ret = xpmem_attach(proc, cmd.apid, cmd.offset, cmd.size, &cmd.vaddr,
-			   cmd.flags);
+			   cmd.flags, false);
 	if (ret)
 		return ret;
 	if (put_user(cmd.vaddr,
 		     &((struct xpmem_cmd_attach __user *)uarg)->vaddr)) {
+		xpmem_detach(cmd.vaddr);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static long xpmem_ioctl_attach_ext(struct xpmem_proc *proc, void __user *uarg)
+{
+	struct xpmem_cmd_attach_ext cmd;
+	u32 argsz;
+	int ret;
+
+	if (get_user(argsz, (u32 __user *)uarg))
+		return -EFAULT;
+	if (argsz < sizeof(cmd))
+		return -EINVAL;
+	/* A newer caller's extra fields must be zero: we would ignore them. */
+	ret = copy_struct_from_user(&cmd, sizeof(cmd), uarg, argsz);
+	if (ret)
+		return ret == -E2BIG ? -EINVAL : ret;
+	if (cmd.flags & ~XPMEM_IOCTL_ATTACH_FLAGS_ALL)
+		return -EINVAL;
+	if (cmd.apid <= 0)
+		return -ENOENT;
+	ret = xpmem_attach(proc, cmd.apid, cmd.offset, cmd.size, &cmd.vaddr, 0,
+			   cmd.flags & XPMEM_IOCTL_ATTACH_PREFAULT);
+	if (ret)
+		return ret;
+	if (put_user(cmd.vaddr,
+		     &((struct xpmem_cmd_attach_ext __user *)uarg)->vaddr)) {
 		xpmem_detach(cmd.vaddr);
 		return -EFAULT;
 	}
@@ -124,6 +154,7 @@ static long xpmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case XPMEM_CMD_GET:
 	case XPMEM_CMD_RELEASE:
 	case XPMEM_CMD_ATTACH:
+	case XPMEM_CMD_ATTACH_EXT:
 		break;
 	default:
 		return -ENOTTY;
@@ -141,6 +172,9 @@ static long xpmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		break;
 	case XPMEM_CMD_ATTACH:
 		ret = xpmem_ioctl_attach(proc, uarg);
+		break;
+	case XPMEM_CMD_ATTACH_EXT:
+		ret = xpmem_ioctl_attach_ext(proc, uarg);
 		break;
 	case XPMEM_CMD_REMOVE:
 	case XPMEM_CMD_RELEASE:
@@ -201,6 +235,7 @@ static int xpmem_stats_show(struct seq_file *m, void *v)
 	XPMEM_SHOW(attaches);
 	XPMEM_SHOW(detaches);
 	XPMEM_SHOW(faults);
+	XPMEM_SHOW(huge_faults);
 	XPMEM_SHOW(fault_retries);
 	XPMEM_SHOW(recalls);
 #undef XPMEM_SHOW

@@ -107,6 +107,7 @@ struct xpmem_stats {
 	atomic64_t attaches;
 	atomic64_t detaches;
 	atomic64_t faults;
+	atomic64_t huge_faults;
 	atomic64_t fault_retries;
 	atomic64_t recalls;
 };
@@ -136,7 +137,7 @@ int xpmem_fs_init(void);
 void xpmem_fs_exit(void);
 struct inode *xpmem_segment_inode(void);
 int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
-		 u64 *vaddr, int flags);
+		 u64 *vaddr, int flags, bool prefault);
 int xpmem_detach(unsigned long vaddr);
 void xpmem_attachment_put(struct xpmem_attachment *att);
 
@@ -144,6 +145,9 @@ void xpmem_attachment_put(struct xpmem_attachment *att);
 extern const struct mmu_interval_notifier_ops xpmem_segment_notifier_ops;
 vm_fault_t xpmem_fault(struct vm_fault *vmf);
 vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf);
+vm_fault_t xpmem_huge_fault_pmd(struct vm_fault *vmf);
+int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
+		   unsigned long end);
 void xpmem_recall_segment(struct xpmem_segment *seg);
 
 #endif /* XPMEM_PRIVATE_H */

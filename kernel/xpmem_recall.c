@@ -15,6 +15,9 @@
  * the few instructions of the install are serialised.
  */
 #include <linux/hmm.h>
+#include <linux/huge_mm.h>
+#include <linux/module.h>
+#include <linux/slab.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
@@ -73,6 +76,34 @@ void xpmem_recall_segment(struct xpmem_segment *seg)
 	xpmem_stat_inc(recalls);
 }
 
+static unsigned int fault_around = 16;
+module_param(fault_around, uint, 0644);
+MODULE_PARM_DESC(fault_around,
+		 "Pages mapped by one fault around the faulting page, if present in the exporter (1..64, 1 = single-page faults)");
+
+static bool huge_mappings = true;
+module_param(huge_mappings, bool, 0644);
+MODULE_PARM_DESC(huge_mappings,
+		 "Map exporter huge pages (THP, hugetlb) with 2 MiB PMD entries where the attachment allows");
+
+#define XPMEM_FAULT_BATCH 64
+
+/* One run of attacher pages [start, end) inside one PMD, and their source pfns. */
+struct xpmem_batch {
+	unsigned long start;
+	unsigned long end;
+	unsigned long target; /* must be mapped (faulted in the exporter), or 0 */
+	bool write;
+	unsigned long *pfns;
+};
+
+/* Exporter address behind an attacher address: the file offset is the exporter VA. */
+static unsigned long xpmem_src_addr(struct vm_area_struct *vma,
+				    unsigned long addr)
+{
+	return (vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+}
+
 static int xpmem_pte_noop(pte_t *pte, unsigned long addr, void *data)
 {
 	return 0;
@@ -103,97 +134,126 @@ static vm_fault_t xpmem_lock_source(struct vm_fault *vmf,
 	return VM_FAULT_RETRY;
 }
 
-static vm_fault_t xpmem_fault_page(struct vm_fault *vmf, bool write)
+/*
+ * Look up (and for the target page, fault) the source pages of a batch. The
+ * caller holds the exporter's mmap lock and has set range->notifier_seq.
+ * Pages other than the target are only taken if already present.
+ */
+static int xpmem_fetch(struct xpmem_segment *seg, unsigned long src,
+		       struct xpmem_batch *b, struct hmm_range *range)
+{
+	unsigned long want = HMM_PFN_REQ_FAULT | (b->write ? HMM_PFN_REQ_WRITE : 0);
+	unsigned long i, n = (b->end - b->start) >> PAGE_SHIFT;
+
+	range->notifier = &seg->notifier;
+	range->start = src;
+	range->end = range->start + (b->end - b->start);
+	range->hmm_pfns = b->pfns;
+	range->default_flags = 0;
+	range->pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+	for (i = 0; i < n; i++)
+		b->pfns[i] = b->start + (i << PAGE_SHIFT) == b->target ? want : 0;
+	return hmm_range_fault(range);
+}
+
+/*
+ * Install the fetched pages unless a recall ran since range->notifier_seq.
+ * Returns the target's result (VM_FAULT_NOPAGE when mapped), or 0 when the
+ * batch must be fetched again.
+ */
+static vm_fault_t xpmem_install(struct xpmem_segment *seg,
+				struct vm_area_struct *vma,
+				struct xpmem_batch *b, struct hmm_range *range)
+{
+	pgprot_t ro = vma->vm_page_prot, rw = vm_get_page_prot(vma->vm_flags);
+	unsigned long i, n = (b->end - b->start) >> PAGE_SHIFT;
+	vm_fault_t ret = VM_FAULT_NOPAGE, r;
+
+	mutex_lock(&seg->lock);
+	if (seg->removed) {
+		mutex_unlock(&seg->lock);
+		return VM_FAULT_SIGBUS;
+	}
+	if (mmu_interval_read_retry(&seg->notifier, range->notifier_seq)) {
+		mutex_unlock(&seg->lock);
+		xpmem_stat_inc(fault_retries);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned long hmm_pfn = b->pfns[i];
+		unsigned long pfn = hmm_pfn & ~HMM_PFN_FLAGS;
+		unsigned long addr = b->start + (i << PAGE_SHIFT);
+		/*
+		 * Writable only when faulting for write: a read-mapped page comes
+		 * back through pfn_mkwrite so the exporter's page is faulted for
+		 * write (COW break) first. vm_page_prot is write-protected for that.
+		 */
+		bool writable = b->write && (hmm_pfn & HMM_PFN_WRITE);
+
+		if (!(hmm_pfn & HMM_PFN_VALID))
+			continue;
+		r = vmf_insert_pfn_prot(vma, addr, pfn, writable ? rw : ro);
+		/* Written through a PTE the core mm does not see: keep the page dirty. */
+		if (writable && r == VM_FAULT_NOPAGE && pfn_valid(pfn))
+			folio_mark_dirty(page_folio(pfn_to_page(pfn)));
+		if (addr == b->target)
+			ret = r;
+	}
+	mutex_unlock(&seg->lock);
+	return ret;
+}
+
+static vm_fault_t xpmem_fetch_error(int err)
+{
+	/* Hole, PROT_NONE or I/O memory: SIGBUS; write to a read-only source: SIGSEGV. */
+	if (err == -ENOMEM)
+		return VM_FAULT_OOM;
+	if (err == -EPERM)
+		return VM_FAULT_SIGSEGV;
+	return VM_FAULT_SIGBUS;
+}
+
+/* Fault handler body for one batch: collision-retry until installed or failed. */
+static vm_fault_t xpmem_fault_batch(struct vm_fault *vmf, struct xpmem_batch *b)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct xpmem_attachment *att = vma->vm_private_data;
 	struct xpmem_segment *seg = att->seg;
 	struct mm_struct *src_mm = seg->mm;
 	bool foreign = src_mm != vma->vm_mm;
-	unsigned long src = vmf->pgoff << PAGE_SHIFT;
-	unsigned long dst = vmf->address & PAGE_MASK;
-	unsigned long hmm_pfn;
-	struct hmm_range range = {
-		.notifier = &seg->notifier,
-		.start = src,
-		.end = src + PAGE_SIZE,
-		.hmm_pfns = &hmm_pfn,
-		.default_flags = HMM_PFN_REQ_FAULT |
-				 (write ? HMM_PFN_REQ_WRITE : 0),
-	};
-	unsigned long pfn;
-	pgprot_t prot;
+	struct hmm_range range = {};
 	vm_fault_t ret;
 	int err;
 
-	/* hmm_range_fault() may need our own mmap lock (self-attach): retry under it. */
-	if (xpmem_fault_under_vma_lock(vmf)) {
-		xpmem_release_fault_lock(vmf);
-		return VM_FAULT_RETRY;
-	}
-	xpmem_stat_inc(faults);
-	if (write && !att->writable)
-		return VM_FAULT_SIGSEGV;
-	if (src < seg->start || src >= seg->end || READ_ONCE(seg->removed))
+	if (READ_ONCE(seg->removed) || !mmget_not_zero(src_mm))
 		return VM_FAULT_SIGBUS;
-	if (!mmget_not_zero(src_mm))
-		return VM_FAULT_SIGBUS;
-
 	/* Allocate the page table now: nothing may allocate under seg->lock. */
-	if (apply_to_page_range(vma->vm_mm, dst, PAGE_SIZE, xpmem_pte_noop,
-				NULL)) {
+	if (apply_to_page_range(vma->vm_mm, b->start, b->end - b->start,
+				xpmem_pte_noop, NULL)) {
 		ret = VM_FAULT_OOM;
 		goto out;
 	}
-
-again:
-	range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
-	if (foreign) {
-		ret = xpmem_lock_source(vmf, src_mm);
-		if (ret)
-			goto out; /* fault lock released: vma, att, seg are off limits */
-	}
-	err = hmm_range_fault(&range);
-	if (foreign)
-		mmap_read_unlock(src_mm);
-	if (err == -EBUSY) {
-		xpmem_stat_inc(fault_retries);
-		goto again;
-	}
-	if (err) {
-		/* Hole, PROT_NONE or I/O memory: SIGBUS; write to read-only source: SIGSEGV. */
-		if (err == -ENOMEM)
-			ret = VM_FAULT_OOM;
-		else if (err == -EPERM)
-			ret = VM_FAULT_SIGSEGV;
-		else
-			ret = VM_FAULT_SIGBUS;
-		goto out;
-	}
-
-	mutex_lock(&seg->lock);
-	if (seg->removed) {
-		mutex_unlock(&seg->lock);
-		ret = VM_FAULT_SIGBUS;
-		goto out;
-	}
-	if (mmu_interval_read_retry(&seg->notifier, range.notifier_seq)) {
-		mutex_unlock(&seg->lock);
-		xpmem_stat_inc(fault_retries);
-		goto again;
-	}
-	pfn = hmm_pfn & ~HMM_PFN_FLAGS;
-	/*
-	 * Read faults map read-only even when the source is writable, so a later
-	 * write comes through pfn_mkwrite and faults the source for write (COW
-	 * break, dirty tracking). vm_page_prot is write-protected for this reason.
-	 */
-	prot = write ? vm_get_page_prot(vma->vm_flags) : vma->vm_page_prot;
-	ret = vmf_insert_pfn_prot(vma, dst, pfn, prot);
-	/* Written through a PTE the core mm cannot see: the source page is dirty. */
-	if (write && ret == VM_FAULT_NOPAGE && pfn_valid(pfn))
-		folio_mark_dirty(page_folio(pfn_to_page(pfn)));
-	mutex_unlock(&seg->lock);
+	do {
+		range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
+		if (foreign) {
+			ret = xpmem_lock_source(vmf, src_mm);
+			if (ret)
+				goto out; /* fault lock dropped: vma, att, seg are off limits */
+		}
+		err = xpmem_fetch(seg, xpmem_src_addr(vma, b->start), b, &range);
+		if (foreign)
+			mmap_read_unlock(src_mm);
+		if (err == -EBUSY) {
+			xpmem_stat_inc(fault_retries);
+			ret = 0;
+			continue;
+		}
+		if (err) {
+			ret = xpmem_fetch_error(err);
+			goto out;
+		}
+		ret = xpmem_install(seg, vma, b, &range);
+	} while (!ret);
 out:
 	mmput_async(src_mm);
 	return ret;
@@ -201,7 +261,112 @@ out:
 
 vm_fault_t xpmem_fault(struct vm_fault *vmf)
 {
-	return xpmem_fault_page(vmf, vmf->flags & FAULT_FLAG_WRITE);
+	struct vm_area_struct *vma = vmf->vma;
+	struct xpmem_attachment *att = vma->vm_private_data;
+	unsigned long pfns[XPMEM_FAULT_BATCH];
+	unsigned long window = clamp_val(fault_around, 1, XPMEM_FAULT_BATCH);
+	struct xpmem_batch b = {
+		.target = vmf->address & PAGE_MASK,
+		.write = vmf->flags & FAULT_FLAG_WRITE,
+		.pfns = pfns,
+	};
+
+	/* hmm_range_fault() may need our own mmap lock (self-attach): retry under it. */
+	if (xpmem_fault_under_vma_lock(vmf)) {
+		xpmem_release_fault_lock(vmf);
+		return VM_FAULT_RETRY;
+	}
+	xpmem_stat_inc(faults);
+	if (b.write && !att->writable)
+		return VM_FAULT_SIGSEGV;
+
+	/* An aligned window around the target, inside the VMA (and so one PMD). */
+	window = rounddown_pow_of_two(window) << PAGE_SHIFT;
+	b.start = max(ALIGN_DOWN(b.target, window), vma->vm_start);
+	b.end = min(ALIGN_DOWN(b.target, window) + window, vma->vm_end);
+	return xpmem_fault_batch(vmf, &b);
+}
+
+/*
+ * Map a whole 2 MiB source huge page with one PMD entry. Falls back to PTEs
+ * unless the exporter maps it with a PMD, it lies inside segment and VMA, and
+ * the attachment address is congruent to the source modulo 2 MiB (attach
+ * picks such addresses).
+ */
+vm_fault_t xpmem_huge_fault_pmd(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct xpmem_attachment *att = vma->vm_private_data;
+	struct xpmem_segment *seg = att->seg;
+	struct mm_struct *src_mm = seg->mm;
+	unsigned long haddr = vmf->address & PMD_MASK;
+	unsigned long src = xpmem_src_addr(vma, vmf->address & PAGE_MASK);
+	unsigned long src_h = xpmem_src_addr(vma, haddr);
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	struct hmm_range range = {};
+	unsigned long hmm_pfn, pfn;
+	struct xpmem_batch b = {
+		.start = vmf->address & PAGE_MASK,
+		.end = (vmf->address & PAGE_MASK) + PAGE_SIZE,
+		.target = vmf->address & PAGE_MASK,
+		.write = write,
+		.pfns = &hmm_pfn,
+	};
+	vm_fault_t ret;
+	int err;
+
+	/* Retry under the mmap lock rather than fall back (which splits a mapped PMD). */
+	if (xpmem_fault_under_vma_lock(vmf)) {
+		xpmem_release_fault_lock(vmf);
+		return VM_FAULT_RETRY;
+	}
+	xpmem_stat_inc(faults);
+	if (!READ_ONCE(huge_mappings) || (write && !att->writable) || haddr < vma->vm_start ||
+	    haddr + PMD_SIZE > vma->vm_end || !IS_ALIGNED(src_h, PMD_SIZE) ||
+	    src_h < seg->start || src_h + PMD_SIZE > seg->end)
+		return VM_FAULT_FALLBACK;
+	if (READ_ONCE(seg->removed) || !mmget_not_zero(src_mm))
+		return VM_FAULT_SIGBUS;
+
+	do {
+		range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
+		if (src_mm != vma->vm_mm) {
+			ret = xpmem_lock_source(vmf, src_mm);
+			if (ret)
+				goto out;
+		}
+		err = xpmem_fetch(seg, src, &b, &range);
+		if (src_mm != vma->vm_mm)
+			mmap_read_unlock(src_mm);
+		if (err == -EBUSY)
+			continue;
+		if (err) {
+			ret = xpmem_fetch_error(err);
+			goto out;
+		}
+		ret = VM_FAULT_FALLBACK;
+		if (hmm_pfn_to_map_order(hmm_pfn) != PMD_SHIFT - PAGE_SHIFT)
+			goto out; /* not PMD-mapped in the exporter */
+		pfn = (hmm_pfn & ~HMM_PFN_FLAGS) - ((src - src_h) >> PAGE_SHIFT);
+		mutex_lock(&seg->lock);
+		if (seg->removed) {
+			ret = VM_FAULT_SIGBUS;
+		} else if (mmu_interval_read_retry(&seg->notifier,
+						   range.notifier_seq)) {
+			xpmem_stat_inc(fault_retries);
+			ret = 0;
+		} else {
+			ret = xpmem_insert_pfn_pmd(vmf, pfn, write);
+			if (write && ret == VM_FAULT_NOPAGE)
+				folio_mark_dirty(page_folio(pfn_to_page(pfn)));
+			if (ret == VM_FAULT_NOPAGE)
+				xpmem_stat_inc(huge_faults);
+		}
+		mutex_unlock(&seg->lock);
+	} while (!ret);
+out:
+	mmput_async(src_mm);
+	return ret;
 }
 
 /*
@@ -216,4 +381,86 @@ vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 		return VM_FAULT_SIGSEGV;
 	zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
 	return VM_FAULT_NOPAGE;
+}
+
+/*
+ * Map what the exporter has in [start, end) of a fresh attachment, so the
+ * attacher takes no faults there. Runs in the attacher's ioctl, so unlike the
+ * fault path it can take the two mmap locks one after the other.
+ * Best effort: holes and pages the exporter lacks stay unmapped (they fault
+ * later); 2 MiB regions that can be mapped huge are left to the huge fault.
+ */
+int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
+		   unsigned long end)
+{
+	struct xpmem_segment *seg = att->seg;
+	struct mm_struct *mm = current->mm, *src_mm = seg->mm;
+	struct hmm_range range = {};
+	struct xpmem_batch b = { .write = att->writable };
+	struct vm_area_struct *vma;
+	unsigned long addr, i, n, src;
+	vm_fault_t ret;
+	int err = 0;
+
+	b.pfns = kmalloc_array(PTRS_PER_PTE, sizeof(*b.pfns), GFP_KERNEL);
+	if (!b.pfns)
+		return -ENOMEM;
+	if (!mmget_not_zero(src_mm)) {
+		kfree(b.pfns);
+		return 0;
+	}
+	for (addr = start; addr < end && !err; addr = b.end) {
+		b.start = addr;
+		b.end = min(ALIGN_DOWN(addr, PMD_SIZE) + PMD_SIZE, end);
+		mmap_read_lock(mm);
+		vma = vma_lookup(mm, addr);
+		if (!vma || vma->vm_private_data != att || b.end > vma->vm_end) {
+			mmap_read_unlock(mm);
+			break; /* unmapped under us by another thread: nothing to do */
+		}
+		src = xpmem_src_addr(vma, addr);
+		mmap_read_unlock(mm);
+retry:
+		range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
+		mmap_read_lock(src_mm);
+		err = xpmem_fetch(seg, src, &b, &range);
+		mmap_read_unlock(src_mm);
+		if (err == -EBUSY)
+			goto retry;
+		if (err)
+			break;
+		n = (b.end - b.start) >> PAGE_SHIFT;
+		if (XPMEM_HAVE_HUGE_PFNMAP && READ_ONCE(huge_mappings) &&
+		    n == PTRS_PER_PTE &&
+		    IS_ALIGNED(src, PMD_SIZE) &&
+		    hmm_pfn_to_map_order(b.pfns[0]) == PMD_SHIFT - PAGE_SHIFT)
+			continue;
+		for (i = 0; i < n && !(b.pfns[i] & HMM_PFN_VALID); i++)
+			;
+		if (i == n)
+			continue;
+
+		mmap_read_lock(mm);
+		vma = vma_lookup(mm, addr);
+		if (!vma || vma->vm_private_data != att || b.end > vma->vm_end ||
+		    xpmem_src_addr(vma, addr) != src) {
+			mmap_read_unlock(mm);
+			break;
+		}
+		if (apply_to_page_range(mm, b.start, b.end - b.start,
+					xpmem_pte_noop, NULL)) {
+			mmap_read_unlock(mm);
+			err = -ENOMEM;
+			break;
+		}
+		ret = xpmem_install(seg, vma, &b, &range);
+		mmap_read_unlock(mm);
+		if (!ret)
+			goto retry;
+		if (ret & VM_FAULT_ERROR)
+			break;
+	}
+	mmput_async(src_mm);
+	kfree(b.pfns);
+	return err;
 }

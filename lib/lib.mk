@@ -17,7 +17,7 @@ LIBXPMEM_VERSION := 3.0.0
 LIBXPMEM_SONAME := libxpmem.so.0
 LIBXPMEM_REAL := libxpmem.so.0.$(LIBXPMEM_MINOR)
 # The only symbols the shared library may export.
-LIBXPMEM_EXPORTS := xpmem_attach xpmem_detach xpmem_get xpmem_init xpmem_ioctl \
+LIBXPMEM_EXPORTS := xpmem_attach xpmem_attach_ext xpmem_detach xpmem_get xpmem_init xpmem_ioctl \
 	xpmem_make xpmem_release xpmem_remove xpmem_version
 
 LIB_CFLAGS := $(CFLAGS_USER) -fPIC -fvisibility=hidden -pthread -MMD -MP

@@ -228,6 +228,23 @@ XPMEM_EXPORT void *xpmem_attach(struct xpmem_addr addr, size_t size, void *vaddr
 	return (void *)(uintptr_t)cmd.vaddr;
 }
 
+XPMEM_EXPORT void *xpmem_attach_ext(struct xpmem_addr addr, size_t size,
+				     void *vaddr, unsigned int flags)
+{
+	struct xpmem_cmd_attach_ext cmd = {
+		.argsz = sizeof(cmd),
+		.flags = flags,
+		.apid = addr.apid,
+		.offset = addr.offset,
+		.size = size,
+		.vaddr = (uintptr_t)vaddr,
+	};
+
+	if (xpmem_ioctl((int)XPMEM_CMD_ATTACH_EXT, &cmd) == -1)
+		return (void *)-1;
+	return (void *)(uintptr_t)cmd.vaddr;
+}
+
 XPMEM_EXPORT int xpmem_detach(void *vaddr)
 {
 	struct xpmem_cmd_detach cmd = { .vaddr = (uintptr_t)vaddr };
