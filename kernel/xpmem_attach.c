@@ -8,7 +8,6 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
-#include <linux/huge_mm.h>
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/mount.h>
@@ -90,20 +89,10 @@ static void xpmem_vma_close(struct vm_area_struct *vma)
 	xpmem_attachment_put(att);
 }
 
-static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, XPMEM_HUGE_FAULT_ARG)
-{
-	unsigned int pmd_order = PMD_SHIFT - PAGE_SHIFT;
-
-	if (pmd_order != XPMEM_HUGE_FAULT_ORDER)
-		return VM_FAULT_FALLBACK;
-	return xpmem_huge_fault_pmd(vmf);
-}
-
 static const struct vm_operations_struct xpmem_vm_ops = {
 	.open = xpmem_vma_open,
 	.close = xpmem_vma_close,
 	.fault = xpmem_fault,
-	.huge_fault = xpmem_huge_fault,
 	.pfn_mkwrite = xpmem_pfn_mkwrite,
 };
 
@@ -118,12 +107,11 @@ static int xpmem_att_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;
 	/*
 	 * No inheritance across fork, no growth by mremap, no GUP (the pages are
-	 * the exporter's, reached only through the fault path), no core dump;
-	 * huge faults allowed (THP "madvise" mode).
+	 * the exporter's, reached only through the fault path), no core dump.
 	 */
 	xpmem_vma_mod_flags(vma,
 			    VM_PFNMAP | VM_IO | VM_DONTCOPY | VM_DONTEXPAND |
-				    VM_DONTDUMP | VM_HUGEPAGE,
+				    VM_DONTDUMP,
 			    att->writable ? 0 : VM_MAYWRITE);
 	vma->vm_ops = &xpmem_vm_ops;
 	vma->vm_private_data = att;
@@ -134,8 +122,6 @@ static int xpmem_att_mmap(struct file *file, struct vm_area_struct *vma)
 static const struct file_operations xpmem_att_fops = {
 	.owner = THIS_MODULE,
 	.mmap = xpmem_att_mmap,
-	/* Attach where the address is congruent to the source modulo 2 MiB. */
-	.get_unmapped_area = thp_get_unmapped_area,
 };
 
 int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,

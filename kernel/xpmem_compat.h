@@ -6,9 +6,7 @@
 #ifndef XPMEM_COMPAT_H
 #define XPMEM_COMPAT_H
 
-#include <linux/huge_mm.h>
 #include <linux/mm.h>
-#include <linux/pfn_t.h>
 #include <linux/version.h>
 
 static inline void xpmem_vma_mod_flags(struct vm_area_struct *vma,
@@ -39,28 +37,5 @@ static inline bool xpmem_fault_under_vma_lock(struct vm_fault *vmf)
 	return false;
 #endif
 }
-
-/* PMD mapping of a pfn, writable and dirty when write is set. */
-static inline vm_fault_t xpmem_insert_pfn_pmd(struct vm_fault *vmf,
-					      unsigned long pfn, bool write)
-{
-	return vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), write);
-}
-
-/*
- * The core mm calls ->huge_fault() on VM_PFNMAP mappings since 6.12 (huge
- * pfnmap support); before, such VMAs are never mapped huge.
- */
-#define XPMEM_HAVE_HUGE_PFNMAP (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0))
-
-/* ->huge_fault() took a page_entry_size before 6.6 and an order since. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
-#define XPMEM_HUGE_FAULT_ARG unsigned int order
-#define XPMEM_HUGE_FAULT_ORDER (order)
-#else
-#define XPMEM_HUGE_FAULT_ARG enum page_entry_size pe_size
-#define XPMEM_HUGE_FAULT_ORDER \
-	(pe_size == PE_SIZE_PMD ? PMD_SHIFT - PAGE_SHIFT : 0)
-#endif
 
 #endif /* XPMEM_COMPAT_H */

@@ -107,7 +107,6 @@ struct xpmem_stats {
 	atomic64_t attaches;
 	atomic64_t detaches;
 	atomic64_t faults;
-	atomic64_t huge_faults;
 	atomic64_t fault_retries;
 	atomic64_t recalls;
 };
@@ -145,7 +144,6 @@ void xpmem_attachment_put(struct xpmem_attachment *att);
 extern const struct mmu_interval_notifier_ops xpmem_segment_notifier_ops;
 vm_fault_t xpmem_fault(struct vm_fault *vmf);
 vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf);
-vm_fault_t xpmem_huge_fault_pmd(struct vm_fault *vmf);
 int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
 		   unsigned long end);
 void xpmem_recall_segment(struct xpmem_segment *seg);

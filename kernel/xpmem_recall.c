@@ -15,20 +15,67 @@
  * the few instructions of the install are serialised.
  */
 #include <linux/hmm.h>
-#include <linux/huge_mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/smp.h>
+#include <asm/tlbflush.h>
 #include <linux/sched/mm.h>
 
 #include "xpmem_private.h"
 
-/* Revoke attacher PTEs for exporter addresses [start, end) of the segment. */
+static int xpmem_clear_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	struct vm_area_struct *vma = data;
+
+	ptep_get_and_clear(vma->vm_mm, addr, pte);
+	return 0;
+}
+
+static void xpmem_flush_tlb_cpu(void *unused)
+{
+	__flush_tlb_all();
+}
+
+/*
+ * Revoke attacher PTEs for exporter addresses [start, end) of the segment.
+ *
+ * This runs inside mmu notifier callbacks, where zap_page_range() and
+ * unmap_mapping_range() must not be used: they start a nested invalidation
+ * on the attacher's mm. So the PTEs are cleared directly: the attachment VMAs
+ * are found in the segment's i_mmap tree, whose lock also keeps their page
+ * tables from being freed (munmap unlinks a VMA from it first), and every
+ * CPU's TLB is flushed afterwards (no per-mm flush is exported to modules).
+ * Attachments only have PTE-level entries and need no rmap or refcounts.
+ */
 static void xpmem_unmap_attachers(struct xpmem_segment *seg,
 				  unsigned long start, unsigned long end)
 {
-	unmap_mapping_range(seg->inode->i_mapping, start, end - start, 0);
+	struct address_space *mapping = seg->inode->i_mapping;
+	unsigned long first = start >> PAGE_SHIFT, last = (end - 1) >> PAGE_SHIFT;
+	struct rb_node *node;
+	bool cleared = false;
+
+	i_mmap_lock_read(mapping);
+	for (node = rb_first_cached(&mapping->i_mmap); node; node = rb_next(node)) {
+		struct vm_area_struct *vma =
+			rb_entry(node, struct vm_area_struct, shared.rb);
+		unsigned long vfirst = vma->vm_pgoff;
+		unsigned long vlast = vfirst + vma_pages(vma) - 1;
+		unsigned long from, to;
+
+		if (vlast < first || vfirst > last)
+			continue;
+		from = vma->vm_start + ((max(first, vfirst) - vfirst) << PAGE_SHIFT);
+		to = vma->vm_start + ((min(last, vlast) - vfirst + 1) << PAGE_SHIFT);
+		apply_to_existing_page_range(vma->vm_mm, from, to - from,
+					     xpmem_clear_pte, vma);
+		cleared = true;
+	}
+	i_mmap_unlock_read(mapping);
+	if (cleared)
+		on_each_cpu(xpmem_flush_tlb_cpu, NULL, 1);
 }
 
 static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
@@ -80,11 +127,6 @@ static unsigned int fault_around = 16;
 module_param(fault_around, uint, 0644);
 MODULE_PARM_DESC(fault_around,
 		 "Pages mapped by one fault around the faulting page, if present in the exporter (1..64, 1 = single-page faults)");
-
-static bool huge_mappings = true;
-module_param(huge_mappings, bool, 0644);
-MODULE_PARM_DESC(huge_mappings,
-		 "Map exporter huge pages (THP, hugetlb) with 2 MiB PMD entries where the attachment allows");
 
 #define XPMEM_FAULT_BATCH 64
 
@@ -288,88 +330,6 @@ vm_fault_t xpmem_fault(struct vm_fault *vmf)
 }
 
 /*
- * Map a whole 2 MiB source huge page with one PMD entry. Falls back to PTEs
- * unless the exporter maps it with a PMD, it lies inside segment and VMA, and
- * the attachment address is congruent to the source modulo 2 MiB (attach
- * picks such addresses).
- */
-vm_fault_t xpmem_huge_fault_pmd(struct vm_fault *vmf)
-{
-	struct vm_area_struct *vma = vmf->vma;
-	struct xpmem_attachment *att = vma->vm_private_data;
-	struct xpmem_segment *seg = att->seg;
-	struct mm_struct *src_mm = seg->mm;
-	unsigned long haddr = vmf->address & PMD_MASK;
-	unsigned long src = xpmem_src_addr(vma, vmf->address & PAGE_MASK);
-	unsigned long src_h = xpmem_src_addr(vma, haddr);
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
-	struct hmm_range range = {};
-	unsigned long hmm_pfn, pfn;
-	struct xpmem_batch b = {
-		.start = vmf->address & PAGE_MASK,
-		.end = (vmf->address & PAGE_MASK) + PAGE_SIZE,
-		.target = vmf->address & PAGE_MASK,
-		.write = write,
-		.pfns = &hmm_pfn,
-	};
-	vm_fault_t ret;
-	int err;
-
-	/* Retry under the mmap lock rather than fall back (which splits a mapped PMD). */
-	if (xpmem_fault_under_vma_lock(vmf)) {
-		xpmem_release_fault_lock(vmf);
-		return VM_FAULT_RETRY;
-	}
-	xpmem_stat_inc(faults);
-	if (!READ_ONCE(huge_mappings) || (write && !att->writable) || haddr < vma->vm_start ||
-	    haddr + PMD_SIZE > vma->vm_end || !IS_ALIGNED(src_h, PMD_SIZE) ||
-	    src_h < seg->start || src_h + PMD_SIZE > seg->end)
-		return VM_FAULT_FALLBACK;
-	if (READ_ONCE(seg->removed) || !mmget_not_zero(src_mm))
-		return VM_FAULT_SIGBUS;
-
-	do {
-		range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
-		if (src_mm != vma->vm_mm) {
-			ret = xpmem_lock_source(vmf, src_mm);
-			if (ret)
-				goto out;
-		}
-		err = xpmem_fetch(seg, src, &b, &range);
-		if (src_mm != vma->vm_mm)
-			mmap_read_unlock(src_mm);
-		if (err == -EBUSY)
-			continue;
-		if (err) {
-			ret = xpmem_fetch_error(err);
-			goto out;
-		}
-		ret = VM_FAULT_FALLBACK;
-		if (hmm_pfn_to_map_order(hmm_pfn) != PMD_SHIFT - PAGE_SHIFT)
-			goto out; /* not PMD-mapped in the exporter */
-		pfn = (hmm_pfn & ~HMM_PFN_FLAGS) - ((src - src_h) >> PAGE_SHIFT);
-		mutex_lock(&seg->lock);
-		if (seg->removed) {
-			ret = VM_FAULT_SIGBUS;
-		} else if (mmu_interval_read_retry(&seg->notifier,
-						   range.notifier_seq)) {
-			xpmem_stat_inc(fault_retries);
-			ret = 0;
-		} else {
-			ret = xpmem_insert_pfn_pmd(vmf, pfn, write);
-			if (write && ret == VM_FAULT_NOPAGE)
-				folio_mark_dirty(page_folio(pfn_to_page(pfn)));
-			if (ret == VM_FAULT_NOPAGE)
-				xpmem_stat_inc(huge_faults);
-		}
-		mutex_unlock(&seg->lock);
-	} while (!ret);
-out:
-	mmput_async(src_mm);
-	return ret;
-}
-
-/*
  * Write to a page mapped read-only by an earlier read fault: drop the PTE and
  * let the access fault again as a write, which faults the source for write.
  */
@@ -388,7 +348,7 @@ vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
  * attacher takes no faults there. Runs in the attacher's ioctl, so unlike the
  * fault path it can take the two mmap locks one after the other.
  * Best effort: holes and pages the exporter lacks stay unmapped (they fault
- * later); 2 MiB regions that can be mapped huge are left to the huge fault.
+ * later).
  */
 int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
 		   unsigned long end)
@@ -430,11 +390,6 @@ retry:
 		if (err)
 			break;
 		n = (b.end - b.start) >> PAGE_SHIFT;
-		if (XPMEM_HAVE_HUGE_PFNMAP && READ_ONCE(huge_mappings) &&
-		    n == PTRS_PER_PTE &&
-		    IS_ALIGNED(src, PMD_SIZE) &&
-		    hmm_pfn_to_map_order(b.pfns[0]) == PMD_SHIFT - PAGE_SHIFT)
-			continue;
 		for (i = 0; i < n && !(b.pfns[i] & HMM_PFN_VALID); i++)
 			;
 		if (i == n)

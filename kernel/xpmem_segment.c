@@ -140,6 +140,17 @@ struct xpmem_proc *xpmem_proc_current(void)
 	proc = xpmem_proc_lookup(mm);
 	if (proc)
 		goto out;
+	/*
+	 * Make the mm ready for interval notifiers now, before it can hold any
+	 * attachment: registering takes mm_take_all_locks(), which would order
+	 * attachment i_mmap locks before anon_vma locks, the reverse of recalls
+	 * during rmap walks (migration, reclaim).
+	 */
+	ret = mmu_notifier_register(NULL, mm);
+	if (ret) {
+		proc = ERR_PTR(ret);
+		goto out;
+	}
 	mn = mmu_notifier_get(&xpmem_proc_notifier_ops, mm);
 	if (IS_ERR(mn)) {
 		proc = ERR_CAST(mn);

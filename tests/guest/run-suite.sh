@@ -66,6 +66,25 @@ pages_balanced() {
 	[ -n "$pinned" ] && [ "$pinned" = "$unpinned" ] && [ "$pinned" = 0 ]
 }
 
+# kmemleak (debug kernel): forget what the kernel leaked before our module came.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+[ -d /sys/kernel/debug/tracing ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+if [ -e $KMEMLEAK ]; then
+	echo scan >$KMEMLEAK
+	echo clear >$KMEMLEAK
+fi
+
+no_kmemleak_reports() {
+	# Objects must be unreferenced for 5 s before kmemleak reports them.
+	echo scan >$KMEMLEAK
+	sleep 6
+	echo scan >$KMEMLEAK
+	if [ -s $KMEMLEAK ]; then
+		cat $KMEMLEAK
+		return 1
+	fi
+}
+
 check module-loads insmod "$KO"
 if ! grep -qw xpmem /proc/modules; then
 	exit 1
@@ -80,4 +99,7 @@ sleep 1
 check no-leaked-objects no_live_objects
 check no-pinned-pages pages_balanced
 check module-unloads rmmod xpmem
+if [ -e $KMEMLEAK ]; then
+	check no-kmemleak-reports no_kmemleak_reports
+fi
 exit 0
