@@ -90,4 +90,92 @@ struct xpmem_cmd_attach_ext {
 
 #define XPMEM_CMD_ATTACH_EXT _IOWR('x', 16, struct xpmem_cmd_attach_ext)
 
+/*
+ * Introspection for tools (xpmemctl). One call fills buf with up to
+ * buf_size / record_size records of the kind asked for, newest layout first:
+ * record_size tells the caller how long each record is (records only grow, by
+ * appending fields), total how many were visible (retry with a larger buffer
+ * when total > count). Callers without CAP_SYS_ADMIN see only objects of
+ * their own uid; everyone sees only their own IPC namespace.
+ */
+enum xpmem_query_kind {
+	XPMEM_QUERY_SEGMENTS = 1,
+	XPMEM_QUERY_ACCESSES = 2,
+	XPMEM_QUERY_ATTACHMENTS = 3,
+	XPMEM_QUERY_STATS = 4,
+};
+
+struct xpmem_cmd_query {
+	__u32 argsz;
+	__u32 kind; /* enum xpmem_query_kind */
+	__u64 buf; /* user pointer to the record array */
+	__u32 buf_size; /* bytes at buf */
+	__u32 record_size; /* out */
+	__u32 count; /* out: records written */
+	__u32 total; /* out: records visible */
+	__s32 pid; /* filter: owning/attaching process, 0 = any */
+	__u32 pad;
+	__s64 segid; /* filter: segment, 0 = any */
+};
+
+#define XPMEM_QUERY_COMM_LEN 16
+
+struct xpmem_segment_info {
+	__s64 segid;
+	__u64 start; /* exporter virtual address */
+	__u64 size;
+	__s32 owner_pid; /* 0 once the exporter is gone */
+	__u32 owner_uid;
+	__u32 owner_gid;
+	__u32 mode; /* permit mode bits */
+	__u32 removed; /* 1: removed or exporter gone, kept alive by permits/attachments */
+	__u32 accesses; /* live permits */
+	__u32 attachments; /* live attachments */
+	__u32 pad;
+	__u64 faults;
+	__u64 recalls;
+	char owner_comm[XPMEM_QUERY_COMM_LEN];
+};
+
+struct xpmem_access_info {
+	__s64 apid;
+	__s64 segid;
+	__s32 pid; /* process that did the get */
+	__u32 uid;
+	__u32 flags; /* XPMEM_IOCTL_RDONLY or XPMEM_IOCTL_RDWR */
+	__u32 pad;
+};
+
+struct xpmem_attachment_info {
+	__s64 segid;
+	__s32 pid; /* attacher */
+	__u32 uid;
+	__u64 vaddr; /* where it was attached */
+	__u64 size;
+	__u64 offset; /* into the segment */
+	__u32 flags; /* XPMEM_IOCTL_RDONLY or XPMEM_IOCTL_RDWR */
+	__u32 vmas; /* mappings it is split into */
+	__u64 faults;
+	__u64 recalls; /* recalls that revoked PTEs of this attachment */
+};
+
+/* XPMEM_QUERY_STATS: one record of global counters (the /proc/xpmem/stats values). */
+struct xpmem_stats_info {
+	__u64 segments_live;
+	__u64 accesses_live;
+	__u64 attachments_live;
+	__u64 makes;
+	__u64 removes;
+	__u64 gets;
+	__u64 releases;
+	__u64 attaches;
+	__u64 detaches;
+	__u64 faults;
+	__u64 fault_retries;
+	__u64 recalls;
+	__u64 pinned_pages; /* always 0: nothing is pinned */
+};
+
+#define XPMEM_CMD_QUERY _IOWR('x', 17, struct xpmem_cmd_query)
+
 #endif /* XPMEM_IOCTL_H */

@@ -67,6 +67,7 @@ void xpmem_attachment_put(struct xpmem_attachment *att)
 	mutex_lock(&seg->lock);
 	interval_tree_remove(&att->range, &seg->attachments);
 	mutex_unlock(&seg->lock);
+	atomic_dec(&seg->nr_attachments);
 	xpmem_segment_put(seg);
 	xpmem_stat_dec(attachments_live);
 	kfree(att);
@@ -151,6 +152,8 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 		goto out_ap;
 	refcount_set(&att->refs, 1);
 	att->writable = ap->writable;
+	att->tgid = current->tgid;
+	att->uid = current_euid();
 	att->range.start = (seg->start + offset) >> PAGE_SHIFT;
 	att->range.last = att->range.start + (size >> PAGE_SHIFT) - 1;
 
@@ -166,6 +169,7 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 	mutex_unlock(&seg->lock);
 	xpmem_segment_get(seg);
 	att->seg = seg;
+	atomic_inc(&seg->nr_attachments);
 	xpmem_stat_inc(attachments_live);
 
 	ihold(seg->inode);
@@ -199,6 +203,7 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 		}
 	}
 	*vaddr = addr;
+	WRITE_ONCE(att->vaddr, addr);
 	xpmem_stat_inc(attaches);
 	ret = 0;
 out_att:

@@ -140,6 +140,8 @@ static long xpmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		 * and state is per address space, so fork needs no help.
 		 */
 		return 0;
+	case XPMEM_CMD_QUERY:
+		return xpmem_query(uarg);
 	case XPMEM_CMD_DETACH: {
 		u64 vaddr;
 

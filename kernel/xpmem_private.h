@@ -22,6 +22,7 @@
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/rhashtable.h>
+#include <linux/sched.h>
 #include <linux/types.h>
 
 #include "xpmem_compat.h"
@@ -61,7 +62,13 @@ struct xpmem_segment {
 	kgid_t gid;
 	struct ipc_namespace *ipc_ns;
 	pid_t owner_tgid;
+	char owner_comm[TASK_COMM_LEN];
 	struct list_head proc_node; /* in the owner's list, under owner->lock */
+	struct list_head all_node; /* in xpmem_all_segments, for queries */
+	atomic_t nr_accesses;
+	atomic_t nr_attachments;
+	atomic64_t faults;
+	atomic64_t recalls;
 
 	struct mmu_interval_notifier notifier;
 	/*
@@ -83,6 +90,9 @@ struct xpmem_access {
 	struct xpmem_segment *seg;
 	struct xpmem_proc *owner; /* compared only; the access dies with it */
 	struct list_head proc_node;
+	struct list_head all_node; /* in xpmem_all_accesses, for queries */
+	pid_t tgid;
+	kuid_t uid;
 	bool writable;
 	bool released;
 };
@@ -93,6 +103,12 @@ struct xpmem_attachment {
 	struct xpmem_segment *seg;
 	struct interval_tree_node range; /* source pages, inclusive */
 	bool writable;
+	/* For queries: */
+	pid_t tgid;
+	kuid_t uid;
+	unsigned long vaddr;
+	atomic64_t faults;
+	atomic64_t recalls;
 };
 
 /* Counters shown in /proc/xpmem/stats; the *_live ones go back to zero. */
@@ -130,6 +146,14 @@ struct xpmem_access *xpmem_access_lookup(struct xpmem_proc *proc, s64 apid);
 void xpmem_access_put(struct xpmem_access *ap);
 void xpmem_segment_get(struct xpmem_segment *seg);
 void xpmem_segment_put(struct xpmem_segment *seg);
+
+/* Every live segment and permit, for queries (xpmem_query.c). */
+extern struct list_head xpmem_all_segments;
+extern struct list_head xpmem_all_accesses;
+extern struct mutex xpmem_all_lock;
+
+/* xpmem_query.c */
+long xpmem_query(void __user *uarg);
 
 /* xpmem_attach.c */
 int xpmem_fs_init(void);

@@ -71,11 +71,14 @@ static void xpmem_unmap_attachers(struct xpmem_segment *seg,
 		to = vma->vm_start + ((min(last, vlast) - vfirst + 1) << PAGE_SHIFT);
 		apply_to_existing_page_range(vma->vm_mm, from, to - from,
 					     xpmem_clear_pte, vma);
+		atomic64_inc(&((struct xpmem_attachment *)vma->vm_private_data)->recalls);
 		cleared = true;
 	}
 	i_mmap_unlock_read(mapping);
-	if (cleared)
+	if (cleared) {
 		on_each_cpu(xpmem_flush_tlb_cpu, NULL, 1);
+		atomic64_inc(&seg->recalls);
+	}
 }
 
 static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
@@ -319,6 +322,8 @@ vm_fault_t xpmem_fault(struct vm_fault *vmf)
 		return VM_FAULT_RETRY;
 	}
 	xpmem_stat_inc(faults);
+	atomic64_inc(&att->faults);
+	atomic64_inc(&att->seg->faults);
 	if (b.write && !att->writable)
 		return VM_FAULT_SIGSEGV;
 

@@ -35,6 +35,11 @@ static const struct rhashtable_params xpmem_access_params = {
 	.automatic_shrinking = true,
 };
 
+LIST_HEAD(xpmem_all_segments);
+LIST_HEAD(xpmem_all_accesses);
+/* Protects the two lists above (live segments and permits, for queries); outside seg->lock. */
+DEFINE_MUTEX(xpmem_all_lock);
+
 static struct rhashtable xpmem_procs;
 static struct rhashtable xpmem_segments;
 static struct rhashtable xpmem_accesses;
@@ -181,6 +186,11 @@ void xpmem_segment_put(struct xpmem_segment *seg)
 {
 	if (!refcount_dec_and_test(&seg->refs))
 		return;
+	if (!list_empty(&seg->all_node)) {
+		mutex_lock(&xpmem_all_lock);
+		list_del(&seg->all_node);
+		mutex_unlock(&xpmem_all_lock);
+	}
 	iput(seg->inode);
 	xpmem_put_ipc_ns(seg->ipc_ns);
 	mmdrop(seg->mm);
@@ -220,6 +230,8 @@ int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
 	seg->uid = cred->euid;
 	seg->gid = cred->egid;
 	seg->owner_tgid = current->tgid;
+	get_task_comm(seg->owner_comm, current);
+	INIT_LIST_HEAD(&seg->all_node);
 	seg->inode = xpmem_segment_inode();
 	if (IS_ERR(seg->inode)) {
 		ret = PTR_ERR(seg->inode);
@@ -251,6 +263,9 @@ int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
 		goto err_unlock;
 	list_add_tail(&seg->proc_node, &proc->segments);
 	mutex_unlock(&proc->lock);
+	mutex_lock(&xpmem_all_lock);
+	list_add_tail(&seg->all_node, &xpmem_all_segments);
+	mutex_unlock(&xpmem_all_lock);
 
 	xpmem_stat_inc(makes);
 	*segid = seg->segid;
@@ -324,6 +339,12 @@ void xpmem_access_put(struct xpmem_access *ap)
 {
 	if (!refcount_dec_and_test(&ap->refs))
 		return;
+	if (!list_empty(&ap->all_node)) {
+		mutex_lock(&xpmem_all_lock);
+		list_del(&ap->all_node);
+		mutex_unlock(&xpmem_all_lock);
+	}
+	atomic_dec(&ap->seg->nr_accesses);
 	xpmem_segment_put(ap->seg);
 	xpmem_stat_dec(accesses_live);
 	kfree_rcu(ap, rcu);
@@ -352,7 +373,11 @@ int xpmem_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
 	refcount_set(&ap->refs, 1); /* the table's */
 	ap->seg = seg; /* takes over the lookup's reference */
 	ap->owner = proc;
+	ap->tgid = current->tgid;
+	ap->uid = current_euid();
 	ap->writable = flags == XPMEM_IOCTL_RDWR;
+	INIT_LIST_HEAD(&ap->all_node);
+	atomic_inc(&seg->nr_accesses);
 	xpmem_stat_inc(accesses_live);
 
 	mutex_lock(&proc->lock);
@@ -370,6 +395,9 @@ int xpmem_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
 		goto err_unlock;
 	list_add_tail(&ap->proc_node, &proc->accesses);
 	mutex_unlock(&proc->lock);
+	mutex_lock(&xpmem_all_lock);
+	list_add_tail(&ap->all_node, &xpmem_all_accesses);
+	mutex_unlock(&xpmem_all_lock);
 
 	xpmem_stat_inc(gets);
 	*apid = ap->apid;
@@ -409,6 +437,9 @@ static void xpmem_access_destroy(struct xpmem_access *ap)
 	ap->released = true;
 	rhashtable_remove_fast(&xpmem_accesses, &ap->hash_node,
 			       xpmem_access_params);
+	mutex_lock(&xpmem_all_lock);
+	list_del_init(&ap->all_node);
+	mutex_unlock(&xpmem_all_lock);
 	list_del(&ap->proc_node);
 	xpmem_stat_inc(releases);
 	xpmem_access_put(ap);
