@@ -7,7 +7,7 @@
  *
  *   PATTERN   fnmatch(3) glob over test names; a test runs if it matches any pattern
  *             (no pattern: every test). Test names are <topic>_<what>, topics being
- *             api, perm, data, recall, conc, life, abi; e.g. 'recall_*' 'api_make_*'.
+ *             api, perm, data, recall, conc, life, abi, lock; e.g. 'recall_*' 'api_make_*'.
  *             A pattern starting with '!' excludes the tests it matches.
  *             The two final checks (zz_final_*) always run last.
  *   --list    print the test names and exit.
@@ -36,7 +36,7 @@
 
 static const struct suite_list *const lists[] = {
 	&api_tests, &perm_tests, &data_tests, &recall_tests, &concurrency_tests, &lifetime_tests,
-	&abi_tests,
+	&abi_tests, &lock_tests,
 };
 
 /* ---- final checks: nothing pinned, nothing left over from the whole run ---- */

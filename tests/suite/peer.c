@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -81,6 +82,10 @@ static const char *op_name(uint32_t op)
 		[OP_KSM_MERGING] = "KSM_MERGING",
 		[OP_RAW_OPEN] = "RAW_OPEN",
 		[OP_RAW_IOCTL] = "RAW_IOCTL",
+		[OP_PROBE_PAGE] = "PROBE_PAGE",
+		[OP_PAGEMAP] = "PAGEMAP",
+		[OP_LOCKMIX_INIT] = "LOCKMIX_INIT",
+		[OP_LOCKMIX_RUN] = "LOCKMIX_RUN",
 	};
 
 	if (op < sizeof(names) / sizeof(names[0]) && names[op])
@@ -296,6 +301,90 @@ static int64_t do_thp_kb(uint64_t addr)
 	return kb;
 }
 
+/*
+ * OP_PROBE_PAGE: read one byte and tell whether the CPU found a PTE for it, from the
+ * thread's own fault counters (a fault that maps the page counts as minor or major;
+ * one that ends in a signal is caught here). /proc/self/pagemap cannot tell: the
+ * kernel's page walker skips VM_PFNMAP mappings and reports them as holes.
+ */
+static sigjmp_buf probe_jmp;
+static volatile sig_atomic_t probe_armed;
+
+static void probe_handler(int sig)
+{
+	if (probe_armed)
+		siglongjmp(probe_jmp, sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static long thread_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+static int64_t do_probe_page(const volatile char *p)
+{
+	struct sigaction sa, old_bus, old_segv;
+	int64_t ret = -EAGAIN;
+	long f0, f1;
+	int sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = probe_handler;
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	/* The measuring code itself must not fault: warm it up until an empty span counts 0. */
+	for (int i = 0; i < 10; i++) {
+		f0 = thread_faults();
+		f1 = thread_faults();
+		if (f1 == f0) {
+			ret = 0;
+			break;
+		}
+	}
+	if (ret == 0) {
+		sig = sigsetjmp(probe_jmp, 1);
+		if (sig == 0) {
+			probe_armed = 1;
+			f0 = thread_faults();
+			(void)*p;
+			f1 = thread_faults();
+			probe_armed = 0;
+			ret = f1 != f0 ? PROBE_FAULTED : PROBE_PRESENT;
+		} else {
+			probe_armed = 0;
+			ret = sig == SIGBUS ? PROBE_SIGBUS : PROBE_SIGSEGV;
+		}
+	}
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	return ret;
+}
+
+static int64_t do_pagemap(uint64_t addr, size_t n)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int64_t present = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t e;
+
+		if (pread(fd, &e, sizeof(e), (off_t)((addr / pg + i) * sizeof(e))) != (ssize_t)sizeof(e)) {
+			present = -EIO;
+			break;
+		}
+		present += (int64_t)(e >> 63);
+	}
+	close(fd);
+	return present;
+}
+
 static int64_t do_setids(uid_t uid, gid_t gid, gid_t g1, gid_t g2)
 {
 	gid_t groups[2];
@@ -498,6 +587,21 @@ static int64_t peer_do(int sock, const struct peer_req *rq, struct peer_rep *rp)
 		memcpy(rp->payload, buf, sizeof(buf));
 		return res(r);
 	}
+	case OP_PROBE_PAGE:
+		return do_probe_page(c0);
+	case OP_PAGEMAP:
+		return do_pagemap(a[0], a[1]);
+	case OP_LOCKMIX_INIT:
+		return lockmix_init(p0, (uint64_t *)(uintptr_t)a[1]);
+	case OP_LOCKMIX_RUN: {
+		struct lockmix_result lr;
+		int64_t r = lockmix_run(p0, (uint64_t *)(uintptr_t)a[1], (char *)(uintptr_t)a[2],
+					(const uint64_t *)(uintptr_t)a[3], (unsigned)a[4], &lr);
+
+		_Static_assert(sizeof(lr) <= PEER_PAYLOAD, "lockmix_result fits a reply");
+		memcpy(rp->payload, &lr, sizeof(lr));
+		return r;
+	}
 	}
 	return -ENOSYS;
 }
@@ -632,6 +736,17 @@ static int peer_wait_reply(struct peer *p, struct peer_rep *rp, int timeout_ms)
 	if (n == (ssize_t)sizeof(*rp))
 		return 1;
 	return 0;
+}
+
+int peer_wait_readable(struct peer *p, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = p->sock, .events = POLLIN };
+	int r;
+
+	do
+		r = poll(&pfd, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	return r > 0;
 }
 
 int64_t (peer_recv)(struct peer *p)

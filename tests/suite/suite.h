@@ -190,7 +190,42 @@ enum peer_op {
 	OP_KSM_MERGING, /* -> /proc/self/ksm_merging_pages, or -errno */
 	OP_RAW_OPEN, /* -> fd of a fresh open of /dev/xpmem */
 	OP_RAW_IOCTL, /* fd, cmd; payload in/out -> ioctl result */
+	OP_PROBE_PAGE, /* addr -> enum probe_result of one read of addr */
+	OP_PAGEMAP, /* addr, npages -> pages /proc/self/pagemap shows present (bit 63), or -errno */
+	OP_LOCKMIX_INIT, /* buf, ctrl: lay out a lock-test buffer (see lockmix.c) */
+	OP_LOCKMIX_RUN, /* buf, ctrl, att, att_ctrl, ms -> mismatches; payload: struct lockmix_result */
 };
+
+/* OP_PROBE_PAGE: whether the read found a PTE, in the calling thread's fault counters. */
+enum probe_result {
+	PROBE_PRESENT = 0, /* no page fault: the PTE was there */
+	PROBE_FAULTED = 1, /* a page fault was needed (and succeeded) */
+	PROBE_SIGBUS = 2, /* the fault raised SIGBUS (caught) */
+	PROBE_SIGSEGV = 3, /* the fault raised SIGSEGV (caught) */
+};
+
+/*
+ * Lock tests (t_lock.c, peer side in lockmix.c). Each process has a buffer of
+ * LOCKMIX_PAGES pages: it replaces pages [0, LOCKMIX_REPL) itself (publishing their
+ * state in a one-page ctrl array), its predecessor writes the others through an
+ * attachment. OP_LOCKMIX_RUN reports what its threads did.
+ */
+#define LOCKMIX_PAGES 1024
+#define LOCKMIX_REPL 512
+struct lockmix_result {
+	uint64_t reads; /* pages read and checked through the attachment */
+	uint64_t strict; /* ... of which checked against the exporter's published state */
+	uint64_t torn; /* ... of which changed under the reader (re-read, not an error) */
+	uint64_t writes; /* pages written and read back through the attachment */
+	uint64_t replaces; /* own pages replaced (mremap of a fresh page over them) */
+	uint64_t discards; /* own pages dropped (MADV_DONTNEED) */
+	uint64_t churn; /* mmap/mprotect/munmap rounds on unrelated memory */
+	uint64_t mismatches;
+};
+int64_t lockmix_init(char *buf, uint64_t *ctrl);
+int64_t lockmix_run(char *buf, uint64_t *ctrl, char *att, const uint64_t *att_ctrl, unsigned ms,
+		    struct lockmix_result *res);
+
 
 #define PEER_PAYLOAD 64
 struct peer {
@@ -227,6 +262,8 @@ void peer_send(struct peer *p, enum peer_op op, const uint64_t args[5]);
 #define PSEND(p, op, ...) (PEER_SITE(), (peer_send)((p), (op), (const uint64_t[5]){ __VA_ARGS__ }))
 int64_t peer_recv(struct peer *p);
 #define peer_recv(p) (PEER_SITE(), (peer_recv)(p))
+/* Wait up to timeout_ms for p's reply (or its death) to be ready: 1 ready, 0 not yet. */
+int peer_wait_readable(struct peer *p, int timeout_ms);
 /* The request must kill the peer with sig (fails the test otherwise). */
 void peer_expect_death(struct peer *p, int sig, enum peer_op op, const uint64_t args[5]);
 #define PDIE(p, sig, op, ...) \
@@ -259,7 +296,7 @@ struct suite_list {
 #define SUITE_LIST(name, arr) \
 	const struct suite_list name = { arr, sizeof(arr) / sizeof((arr)[0]) }
 extern const struct suite_list api_tests, perm_tests, data_tests, recall_tests,
-	concurrency_tests, lifetime_tests, abi_tests;
+	concurrency_tests, lifetime_tests, abi_tests, lock_tests;
 
 /* Suite-wide baseline taken at start (for the final checks). */
 extern struct xstats suite_base;

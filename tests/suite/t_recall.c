@@ -360,6 +360,144 @@ static void recall_ksm_merge(void **state)
 	test_finish();
 }
 
+/* ---- recall_ptes_gone: the attacher's PTEs themselves, right after the exporter's call ---- */
+
+static char numab_saved[32];
+
+static void numab_restore(void *arg)
+{
+	(void)arg;
+	write_file_str("/proc/sys/kernel/numa_balancing", numab_saved);
+}
+
+/* How the attacher's PTEs are observed: /proc/self/pagemap if it shows them, else probing. */
+static bool ptes_by_pagemap;
+
+static const char *probe_name(int64_t r)
+{
+	static const char *const names[] = { "present (no fault)", "absent (faulted in)",
+					     "absent (SIGBUS)", "absent (SIGSEGV)" };
+
+	return r >= 0 && r <= PROBE_SIGSEGV ? names[r] : "probe error";
+}
+
+/*
+ * want[i]: 'P' the attacher must still have a PTE for page i, 'F' it must have none
+ * and a touch maps it again, 'B' none and a touch raises SIGBUS. A probe that faults
+ * a page in may map its neighbours too (fault-around; and hmm_range_fault() faults
+ * every page from the one that needs it to the end of the batch), which would hide
+ * their state: pages expected present are probed first (no fault, no side effect),
+ * then the others from the highest address down.
+ */
+static void expect_ptes(struct peer *att, uint64_t at, const char *want, size_t n, const char *after)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t k = 0; k < n; k++) {
+			size_t i = pass == 0 ? k : n - 1 - k;
+			bool keep = want[i] == 'P';
+			int64_t r;
+
+			if (keep != (pass == 0))
+				continue;
+			if (ptes_by_pagemap) {
+				r = PC(att, OP_PAGEMAP, at + i * pg, 1);
+				assert_true(r == 0 || r == 1);
+				if (r != keep)
+					fail_msg("attachment page %zu: pagemap says %s right after the exporter's %s returned; expected %s",
+						 i, r ? "present" : "not present", after,
+						 keep ? "present" : "not present");
+				continue;
+			}
+			r = PC(att, OP_PROBE_PAGE, at + i * pg);
+			if ((want[i] == 'P' && r != PROBE_PRESENT) ||
+			    (want[i] == 'F' && r != PROBE_FAULTED) ||
+			    (want[i] == 'B' && r != PROBE_SIGBUS))
+				fail_msg("attachment page %zu: %s right after the exporter's %s returned; expected %s",
+					 i, probe_name(r), after,
+					 want[i] == 'P' ? "present" :
+					 want[i] == 'F' ? "absent, faulting back in" : "absent, raising SIGBUS");
+		}
+	}
+}
+
+static void recall_ptes_gone(void **state)
+{
+	enum { N = 64 };
+	const size_t len = N * pg;
+	const char *numab = "/proc/sys/kernel/numa_balancing";
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+	char want[N];
+	int64_t seen;
+
+	(void)state;
+	/* NUMA balancing would unmap exporter pages (and so attacher PTEs) at random times. */
+	if (read_file_str(numab, numab_saved, sizeof(numab_saved)) == 0 &&
+	    strcmp(numab_saved, "0") != 0) {
+		on_teardown(numab_restore, NULL);
+		assert_int_equal(write_file_str(numab, "0"), 0);
+	}
+	exp = peer_start("exporter");
+	base = (uint64_t)PC(exp, OP_MMAP, len, 0, RW);
+	assert_true((int64_t)base > 0);
+	/* 4 KiB pages only: splitting a huge page would legitimately recall all of it. */
+	assert_int_equal(PC(exp, OP_MADVISE, base, len, MADV_NOHUGEPAGE), 0);
+	assert_int_equal(PC(exp, OP_FILL, base, len, 68, 0), 0);
+	segid = PC(exp, OP_MAKE, base, len, XPMEM_PERMIT_MODE, 0666);
+	assert_id_valid(segid);
+	att = peer_start("attacher");
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	assert_int_equal(PC(att, OP_TOUCH, at, len, 0), N);
+
+	/* Can pagemap show the attachment's PTEs? (bit 63 "present") */
+	seen = PC(att, OP_PAGEMAP, at, N);
+	assert_true(seen >= 0);
+	if (seen != 0 && seen != N)
+		fail_msg("pagemap shows %lld of the %d just-touched attachment pages present", (long long)seen, N);
+	ptes_by_pagemap = seen == N;
+	if (!ptes_by_pagemap)
+		print_message("pagemap shows none of the %d touched attachment pages present (the kernel's page walker skips VM_PFNMAP mappings): observing PTEs by whether a read takes a page fault, in the attacher's own fault counters\n",
+			      N);
+	memset(want, 'P', sizeof(want));
+	expect_ptes(att, at, want, N, "(nothing yet)");
+
+	/* MADV_DONTNEED of pages 4..11: gone, the others stay; they read as zeros. */
+	assert_int_equal(PC(exp, OP_MADVISE, base + 4 * pg, 8 * pg, MADV_DONTNEED), 0);
+	memset(want + 4, 'F', 8);
+	expect_ptes(att, at, want, N, "madvise(MADV_DONTNEED)");
+	assert_int_equal(PC(att, OP_CHECK_BYTE, at + 4 * pg, 8 * pg, 0), 0);
+	assert_int_equal(PC(exp, OP_FILL, base + 4 * pg, 8 * pg, 68, 4 * pg / 8), 0);
+	assert_int_equal(PC(att, OP_CHECK, at, len, 68, 0), 0);
+	memset(want, 'P', sizeof(want));
+	expect_ptes(att, at, want, N, "refill");
+
+	/* mprotect(PROT_NONE) of pages 20..22. */
+	assert_int_equal(PC(exp, OP_MPROTECT, base + 20 * pg, 3 * pg, PROT_NONE), 0);
+	memset(want + 20, 'B', 3);
+	expect_ptes(att, at, want, N, "mprotect(PROT_NONE)");
+	assert_int_equal(PC(exp, OP_MPROTECT, base + 20 * pg, 3 * pg, RW), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + 20 * pg, 3 * pg, 68, 20 * pg / 8), 0);
+
+	/* munmap of page 40, then of 44..47, with writable PTEs this time. */
+	assert_int_equal(PC(att, OP_TOUCH, at, len, 1), N);
+	memset(want, 'P', sizeof(want));
+	expect_ptes(att, at, want, N, "mprotect(PROT_READ | PROT_WRITE)");
+	assert_int_equal(PC(exp, OP_MUNMAP, base + 40 * pg, pg), 0);
+	want[40] = 'B';
+	expect_ptes(att, at, want, N, "munmap of one page");
+	assert_int_equal(PC(exp, OP_MUNMAP, base + 44 * pg, 4 * pg), 0);
+	memset(want + 44, 'B', 4);
+	expect_ptes(att, at, want, N, "munmap of four pages");
+
+	/* What stayed is still the exporter's memory, both ways. */
+	assert_int_equal(PC(att, OP_CHECK, at, 40 * pg, 68, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + 48 * pg, 16 * pg, 68, 48 * pg / 8), 0);
+	assert_int_equal(PC(att, OP_WRITE64, at + 50 * pg, 0x6060), 0);
+	assert_int_equal(PC(exp, OP_READ64, base + 50 * pg), 0x6060);
+	test_finish();
+}
+
 static const struct CMUnitTest tests[] = {
 	SUITE_T(recall_munmap_sigbus),
 	SUITE_T(recall_remap_new_data),
@@ -369,5 +507,6 @@ static const struct CMUnitTest tests[] = {
 	SUITE_T(recall_thp_collapse_split),
 	SUITE_T(recall_move_pages),
 	SUITE_T(recall_ksm_merge),
+	SUITE_T(recall_ptes_gone),
 };
 SUITE_LIST(recall_tests, tests);
