@@ -2,6 +2,9 @@
 #   make            module (against KDIR), library, tools and tests
 #   make check      the whole in-guest suite on every kernel of the test matrix
 #   make demo       boots a guest and shows export, attach and recall
+#   make bench      benchmarks in a Debian 6.1 guest: build/bench/bench.{txt,json}, *.png
+#   make stress     long race stress run in a guest per kernel (STRESS_DURATION, default 600 s)
+#   make fuzz       long ioctl fuzzing run in a guest per kernel (FUZZ_DURATION, default 600 s)
 BUILD ?= build
 CC ?= cc
 CFLAGS_USER := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -Iinclude
@@ -20,6 +23,10 @@ user:
 
 include lib/lib.mk
 include tests/suite/suite.mk
+include tests/bench/bench.mk
+include tools/xpmemctl/xpmemctl.mk
+include tests/stress/stress.mk
+include tests/fuzz/fuzz.mk
 
 # Build the module out of tree in a per-kernel directory so several kernels can coexist.
 KREL = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)

@@ -124,7 +124,7 @@ struct xpmem_segment_info {
 	__s64 segid;
 	__u64 start; /* exporter virtual address */
 	__u64 size;
-	__s32 owner_pid; /* 0 once the exporter is gone */
+	__s32 owner_pid; /* in the caller's pid namespace; 0 once the exporter is gone */
 	__u32 owner_uid;
 	__u32 owner_gid;
 	__u32 mode; /* permit mode bits */

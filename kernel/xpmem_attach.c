@@ -68,6 +68,7 @@ void xpmem_attachment_put(struct xpmem_attachment *att)
 	interval_tree_remove(&att->range, &seg->attachments);
 	mutex_unlock(&seg->lock);
 	atomic_dec(&seg->nr_attachments);
+	put_pid(att->pid);
 	xpmem_segment_put(seg);
 	xpmem_stat_dec(attachments_live);
 	kfree(att);
@@ -152,7 +153,7 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 		goto out_ap;
 	refcount_set(&att->refs, 1);
 	att->writable = ap->writable;
-	att->tgid = current->tgid;
+	att->pid = get_task_pid(current, PIDTYPE_TGID);
 	att->uid = current_euid();
 	att->range.start = (seg->start + offset) >> PAGE_SHIFT;
 	att->range.last = att->range.start + (size >> PAGE_SHIFT) - 1;

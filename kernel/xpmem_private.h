@@ -44,7 +44,6 @@ struct xpmem_proc {
 	struct list_head segments;
 	struct list_head accesses;
 	bool dead;
-	pid_t tgid;
 	struct rcu_head rcu;
 };
 
@@ -61,7 +60,7 @@ struct xpmem_segment {
 	kuid_t uid;
 	kgid_t gid;
 	struct ipc_namespace *ipc_ns;
-	pid_t owner_tgid;
+	struct pid *owner_pid; /* for queries, translated into the caller's pid namespace */
 	char owner_comm[TASK_COMM_LEN];
 	struct list_head proc_node; /* in the owner's list, under owner->lock */
 	struct list_head all_node; /* in xpmem_all_segments, for queries */
@@ -91,7 +90,7 @@ struct xpmem_access {
 	struct xpmem_proc *owner; /* compared only; the access dies with it */
 	struct list_head proc_node;
 	struct list_head all_node; /* in xpmem_all_accesses, for queries */
-	pid_t tgid;
+	struct pid *pid;
 	kuid_t uid;
 	bool writable;
 	bool released;
@@ -104,7 +103,7 @@ struct xpmem_attachment {
 	struct interval_tree_node range; /* source pages, inclusive */
 	bool writable;
 	/* For queries: */
-	pid_t tgid;
+	struct pid *pid;
 	kuid_t uid;
 	unsigned long vaddr;
 	atomic64_t faults;

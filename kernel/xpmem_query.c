@@ -6,6 +6,8 @@
 #include <linux/cred.h>
 #include <linux/ipc_namespace.h>
 #include <linux/nsproxy.h>
+#include <linux/pid.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -55,9 +57,12 @@ static void xpmem_query_segments(struct xpmem_query_ctx *c)
 	struct xpmem_segment *seg;
 
 	list_for_each_entry(seg, &xpmem_all_segments, all_node) {
+		/* The exporter's pid means nothing once its address space is gone. */
+		pid_t owner = atomic_read(&seg->mm->mm_users) ?
+				      pid_vnr(seg->owner_pid) : 0;
+
 		if (seg->ipc_ns != c->ns ||
-		    !xpmem_query_visible(c, seg->uid, seg->owner_tgid,
-					 seg->segid))
+		    !xpmem_query_visible(c, seg->uid, owner, seg->segid))
 			continue;
 		info = xpmem_query_slot(c);
 		if (!info)
@@ -65,7 +70,7 @@ static void xpmem_query_segments(struct xpmem_query_ctx *c)
 		info->segid = seg->segid;
 		info->start = seg->start;
 		info->size = seg->end - seg->start;
-		info->owner_pid = seg->owner_tgid;
+		info->owner_pid = owner;
 		info->owner_uid = xpmem_query_uid(seg->uid);
 		info->owner_gid = from_kgid_munged(current_user_ns(), seg->gid);
 		info->mode = seg->mode;
@@ -85,15 +90,17 @@ static void xpmem_query_accesses(struct xpmem_query_ctx *c)
 	struct xpmem_access *ap;
 
 	list_for_each_entry(ap, &xpmem_all_accesses, all_node) {
+		pid_t pid = pid_vnr(ap->pid);
+
 		if (ap->seg->ipc_ns != c->ns ||
-		    !xpmem_query_visible(c, ap->uid, ap->tgid, ap->seg->segid))
+		    !xpmem_query_visible(c, ap->uid, pid, ap->seg->segid))
 			continue;
 		info = xpmem_query_slot(c);
 		if (!info)
 			continue;
 		info->apid = ap->apid;
 		info->segid = ap->seg->segid;
-		info->pid = ap->tgid;
+		info->pid = pid;
 		info->uid = xpmem_query_uid(ap->uid);
 		info->flags = ap->writable ? XPMEM_IOCTL_RDWR : XPMEM_IOCTL_RDONLY;
 	}
@@ -105,6 +112,7 @@ static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 	struct interval_tree_node *node;
 	struct xpmem_attachment *att;
 	struct xpmem_segment *seg;
+	pid_t pid;
 
 	list_for_each_entry(seg, &xpmem_all_segments, all_node) {
 		if (seg->ipc_ns != c->ns)
@@ -114,14 +122,14 @@ static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 						     ULONG_MAX);
 		     node; node = interval_tree_iter_next(node, 0, ULONG_MAX)) {
 			att = container_of(node, struct xpmem_attachment, range);
-			if (!xpmem_query_visible(c, att->uid, att->tgid,
-						 seg->segid))
+			pid = pid_vnr(att->pid);
+			if (!xpmem_query_visible(c, att->uid, pid, seg->segid))
 				continue;
 			info = xpmem_query_slot(c);
 			if (!info)
 				continue;
 			info->segid = seg->segid;
-			info->pid = att->tgid;
+			info->pid = pid;
 			info->uid = xpmem_query_uid(att->uid);
 			info->vaddr = READ_ONCE(att->vaddr);
 			info->offset = (att->range.start << PAGE_SHIFT) -

@@ -78,6 +78,7 @@ static void xpmem_unmap_attachers(struct xpmem_segment *seg,
 	if (cleared) {
 		on_each_cpu(xpmem_flush_tlb_cpu, NULL, 1);
 		atomic64_inc(&seg->recalls);
+		xpmem_stat_inc(recalls);
 	}
 }
 
@@ -108,10 +109,8 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 	 * attachment covers need no unmap (attachments are published before they
 	 * can fault).
 	 */
-	if (attached) {
+	if (attached)
 		xpmem_unmap_attachers(seg, start, end);
-		xpmem_stat_inc(recalls);
-	}
 	return true;
 }
 
@@ -123,7 +122,6 @@ const struct mmu_interval_notifier_ops xpmem_segment_notifier_ops = {
 void xpmem_recall_segment(struct xpmem_segment *seg)
 {
 	xpmem_unmap_attachers(seg, seg->start, seg->end);
-	xpmem_stat_inc(recalls);
 }
 
 static unsigned int fault_around = 16;

@@ -77,7 +77,6 @@ static struct mmu_notifier *xpmem_proc_alloc(struct mm_struct *mm)
 	mutex_init(&proc->lock);
 	INIT_LIST_HEAD(&proc->segments);
 	INIT_LIST_HEAD(&proc->accesses);
-	proc->tgid = current->tgid;
 	/* The notifier's callbacks live in this module: keep it loaded until they are gone. */
 	__module_get(THIS_MODULE);
 	return &proc->notifier;
@@ -192,6 +191,7 @@ void xpmem_segment_put(struct xpmem_segment *seg)
 		mutex_unlock(&xpmem_all_lock);
 	}
 	iput(seg->inode);
+	put_pid(seg->owner_pid);
 	xpmem_put_ipc_ns(seg->ipc_ns);
 	mmdrop(seg->mm);
 	xpmem_stat_dec(segments_live);
@@ -229,7 +229,7 @@ int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
 	seg->mode = mode;
 	seg->uid = cred->euid;
 	seg->gid = cred->egid;
-	seg->owner_tgid = current->tgid;
+	seg->owner_pid = get_task_pid(current, PIDTYPE_TGID);
 	get_task_comm(seg->owner_comm, current);
 	INIT_LIST_HEAD(&seg->all_node);
 	seg->inode = xpmem_segment_inode();
@@ -345,6 +345,7 @@ void xpmem_access_put(struct xpmem_access *ap)
 		mutex_unlock(&xpmem_all_lock);
 	}
 	atomic_dec(&ap->seg->nr_accesses);
+	put_pid(ap->pid);
 	xpmem_segment_put(ap->seg);
 	xpmem_stat_dec(accesses_live);
 	kfree_rcu(ap, rcu);
@@ -373,7 +374,7 @@ int xpmem_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
 	refcount_set(&ap->refs, 1); /* the table's */
 	ap->seg = seg; /* takes over the lookup's reference */
 	ap->owner = proc;
-	ap->tgid = current->tgid;
+	ap->pid = get_task_pid(current, PIDTYPE_TGID);
 	ap->uid = current_euid();
 	ap->writable = flags == XPMEM_IOCTL_RDWR;
 	INIT_LIST_HEAD(&ap->all_node);

@@ -93,6 +93,30 @@ check device-node test -c /dev/xpmem
 
 run_cmocka suite "$BUILD/tests/xpmem-suite"
 run_cmocka suite-asan env ASAN_OPTIONS=detect_leaks=1 "$BUILD/tests/xpmem-suite-asan"
+run_cmocka xpmemctl sh "$(dirname "$0")/../xpmemctl/test_xpmemctl.sh" "$BUILD"
+
+# A program that checks itself and prints its figures on lines prefixed with its name:
+# one entry; those lines on the console, the whole log beside the results file.
+run_tool() { # name command...
+	name=$1
+	shift
+	log=$(dirname "$RESULTS")/$name.log
+	"$@" >"$log" 2>&1
+	rc=$?
+	grep -a "^xpmem-$name:" "$log"
+	if [ "$rc" -eq 0 ]; then
+		echo "ok: $name"
+		record "$name" 1 0
+	else
+		echo "FAILED: $name (exit $rc, full log in $log)"
+		tail -n 20 "$log"
+		record "$name" 0 1
+	fi
+}
+
+# Bounded runs of the race stress test and the ioctl fuzzer (long runs: make stress/fuzz).
+run_tool stress "$BUILD/tests/xpmem-stress" --duration "${XPMEM_STRESS_SECONDS:-40}"
+run_tool fuzz "$BUILD/tests/xpmem-fuzz" --duration "${XPMEM_FUZZ_SECONDS:-25}"
 
 # Every test process has exited: nothing may be left behind.
 sleep 1

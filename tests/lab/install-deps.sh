@@ -2,8 +2,8 @@
 # Install what the test lab needs from Debian (as root), only if something is missing.
 set -euo pipefail
 
-PACKAGES="make gcc libc6-dev pkg-config libcmocka-dev qemu-system-x86 busybox-static cpio
-kmod zstd xz-utils dwarves flex bison bc libelf-dev libssl-dev python3 linux-source-6.1"
+PACKAGES="make gcc libc6-dev pkg-config libcmocka-dev libsmartcols-dev libjson-c-dev qemu-system-x86 busybox-static cpio
+kmod zstd xz-utils dwarves flex bison bc libelf-dev libssl-dev python3 python3-matplotlib linux-source-6.1"
 
 missing=()
 for p in $PACKAGES; do

@@ -1,0 +1,5 @@
+#!/bin/sh
+# xpmemctl tests, run inside a test-lab guest by tests/guest/run-suite.sh (root, module
+# loaded): the checks are in test_xpmemctl.py, which prints cmocka-style totals.
+# Usage: test_xpmemctl.sh BUILD_DIR
+exec python3 "$(dirname "$0")/test_xpmemctl.py" "${1:-build}"
