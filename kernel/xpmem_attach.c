@@ -162,6 +162,7 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 	mutex_lock(&seg->lock);
 	if (seg->removed) {
 		mutex_unlock(&seg->lock);
+		put_pid(att->pid);
 		kfree(att);
 		ret = -ENOENT;
 		goto out_ap;

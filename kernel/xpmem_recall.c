@@ -19,6 +19,8 @@
 #include <linux/slab.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/delay.h>
+#include <linux/sched/signal.h>
 #include <linux/smp.h>
 #include <asm/tlbflush.h>
 #include <linux/sched/mm.h>
@@ -130,6 +132,7 @@ MODULE_PARM_DESC(fault_around,
 		 "Pages mapped by one fault around the faulting page, if present in the exporter (1..64, 1 = single-page faults)");
 
 #define XPMEM_FAULT_BATCH 64
+#define XPMEM_NORETRY_POLLS 100 /* about 0.1 s */
 
 /* One run of attacher pages [start, end) inside one PMD, and their source pfns. */
 struct xpmem_batch {
@@ -162,12 +165,24 @@ static int xpmem_pte_noop(pte_t *pte, unsigned long addr, void *data)
 static vm_fault_t xpmem_lock_source(struct vm_fault *vmf,
 				    struct mm_struct *src_mm)
 {
+	int tries;
+
 	if (mmap_read_trylock(src_mm))
 		return 0;
 	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
-		/* Callers that cannot retry (none reach a VM_PFNMAP fault today). */
-		mmap_read_lock(src_mm);
-		return 0;
+		/*
+		 * fixup_user_fault() without "unlocked" (futex ops, robust lists)
+		 * can neither drop our lock nor safely block under it: give the
+		 * exporter's writer a moment, then fail the access (-EFAULT there).
+		 */
+		for (tries = 0; tries < XPMEM_NORETRY_POLLS; tries++) {
+			if (fatal_signal_pending(current))
+				break;
+			usleep_range(500, 1000);
+			if (mmap_read_trylock(src_mm))
+				return 0;
+		}
+		return VM_FAULT_SIGBUS;
 	}
 	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
 		return VM_FAULT_RETRY;
@@ -178,25 +193,41 @@ static vm_fault_t xpmem_lock_source(struct vm_fault *vmf,
 }
 
 /*
- * Look up (and for the target page, fault) the source pages of a batch. The
- * caller holds the exporter's mmap lock and has set range->notifier_seq.
- * Pages other than the target are only taken if already present.
+ * Fault the target page (if any) of a batch, then take a snapshot of the pages
+ * the exporter already has in the rest of it. Two calls because hmm_range_fault()
+ * faults a whole unpopulated page table range once any page of it asks for a
+ * fault. Both run under one notifier sequence, so xpmem_install() sees a recall
+ * between them. The caller holds the exporter's mmap lock.
  */
 static int xpmem_fetch(struct xpmem_segment *seg, unsigned long src,
 		       struct xpmem_batch *b, struct hmm_range *range)
 {
 	unsigned long want = HMM_PFN_REQ_FAULT | (b->write ? HMM_PFN_REQ_WRITE : 0);
-	unsigned long i, n = (b->end - b->start) >> PAGE_SHIFT;
+	unsigned long idx = (b->target - b->start) >> PAGE_SHIFT;
+	unsigned long target_pfn = 0;
+	int err;
 
 	range->notifier = &seg->notifier;
+	range->pfn_flags_mask = 0;
+	if (b->target) {
+		range->start = src + (b->target - b->start);
+		range->end = range->start + PAGE_SIZE;
+		range->hmm_pfns = &target_pfn;
+		range->default_flags = want;
+		err = hmm_range_fault(range);
+		if (err || b->end - b->start == PAGE_SIZE) {
+			b->pfns[0] = target_pfn;
+			return err;
+		}
+	}
 	range->start = src;
-	range->end = range->start + (b->end - b->start);
+	range->end = src + (b->end - b->start);
 	range->hmm_pfns = b->pfns;
 	range->default_flags = 0;
-	range->pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
-	for (i = 0; i < n; i++)
-		b->pfns[i] = b->start + (i << PAGE_SHIFT) == b->target ? want : 0;
-	return hmm_range_fault(range);
+	err = hmm_range_fault(range);
+	if (b->target)
+		b->pfns[idx] = target_pfn;
+	return err;
 }
 
 /*

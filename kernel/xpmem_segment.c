@@ -229,7 +229,6 @@ int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
 	seg->mode = mode;
 	seg->uid = cred->euid;
 	seg->gid = cred->egid;
-	seg->owner_pid = get_task_pid(current, PIDTYPE_TGID);
 	get_task_comm(seg->owner_comm, current);
 	INIT_LIST_HEAD(&seg->all_node);
 	seg->inode = xpmem_segment_inode();
@@ -238,6 +237,7 @@ int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
 		kfree(seg);
 		return ret;
 	}
+	seg->owner_pid = get_task_pid(current, PIDTYPE_TGID);
 	seg->ipc_ns = get_ipc_ns(current->nsproxy->ipc_ns);
 	mmgrab(proc->mm);
 	seg->mm = proc->mm;
@@ -287,8 +287,13 @@ static void xpmem_segment_destroy(struct xpmem_segment *seg)
 	mutex_unlock(&seg->lock);
 	rhashtable_remove_fast(&xpmem_segments, &seg->hash_node,
 			       xpmem_segment_params);
-	mmu_interval_notifier_remove(&seg->notifier);
+	/*
+	 * Revoke the PTEs while the notifier still reports the exporter's changes:
+	 * removing it first would let the exporter free a page that attachers can
+	 * still reach until the recall. No fault installs a PTE once removed is set.
+	 */
 	xpmem_recall_segment(seg);
+	mmu_interval_notifier_remove(&seg->notifier);
 	list_del(&seg->proc_node);
 	xpmem_stat_inc(removes);
 	xpmem_segment_put(seg);

@@ -117,6 +117,10 @@ run_tool() { # name command...
 # Bounded runs of the race stress test and the ioctl fuzzer (long runs: make stress/fuzz).
 run_tool stress "$BUILD/tests/xpmem-stress" --duration "${XPMEM_STRESS_SECONDS:-40}"
 run_tool fuzz "$BUILD/tests/xpmem-fuzz" --duration "${XPMEM_FUZZ_SECONDS:-25}"
+# Regression tests of fixed kernel bugs (tests/stress/repro_*.c).
+run_tool repro-pid-leak "$BUILD/tests/xpmem-repro-pid-leak" 1000
+run_tool repro-futex-deadlock "$BUILD/tests/xpmem-repro-futex-deadlock" 15
+run_tool repro-remove-window "$BUILD/tests/xpmem-repro-remove-window" 15
 
 # Every test process has exited: nothing may be left behind.
 sleep 1

@@ -27,3 +27,16 @@ stress:
 		$(BUILD)/tests/xpmem-stress --verbose $(STRESS_ARGS)
 
 -include $(BUILD)/tests/xpmem-stress.d
+
+# Regression tests of fixed kernel bugs, each a reproducer that exits 1 when the bug
+# is back (the header of each source says which bug). The suite runs them bounded.
+REPROS := futex_deadlock pid_leak remove_window
+REPRO_BINS := $(foreach r,$(REPROS),$(BUILD)/tests/xpmem-repro-$(subst _,-,$(r)))
+user: $(REPRO_BINS)
+
+define repro_rule
+$(BUILD)/tests/xpmem-repro-$(subst _,-,$(1)): tests/stress/repro_$(1).c $(LIB_OUT)/libxpmem.so
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_USER) -pthread -o $$@ $$< -L$$(LIB_OUT) -lxpmem -Wl,-rpath,'$$$$ORIGIN/../lib' -pthread
+endef
+$(foreach r,$(REPROS),$(eval $(call repro_rule,$(r))))
