@@ -34,11 +34,11 @@ def subtitle(doc):
             + (f"; module: {params}" if params else ""))
 
 
-def finish(fig, ax, doc, title, path):
+def finish(fig, ax, doc, title, path, bottom=0.03):
     ax.set_title(title, fontsize=12)
     fig.text(0.5, 0.01, subtitle(doc), ha="center", fontsize=8, color="dimgray")
     ax.grid(True, which="major", alpha=0.35)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -46,7 +46,7 @@ def finish(fig, ax, doc, title, path):
 def plot_bandwidth(doc, out):
     rows = doc["copy"]
     x = [r["bytes"] for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(8, 5.4))
     for key, label, style in (("xpmem_mib_s", "xpmem attachment (memcpy, pages mapped)", "o-"),
                               ("memcpy_mib_s", "local memcpy", "s--"),
                               ("cma_mib_s", "process_vm_readv (CMA)", "^:")):
@@ -57,8 +57,12 @@ def plot_bandwidth(doc, out):
     ax.set_xticks(x)
     ax.set_xlabel("bytes per copy")
     ax.set_ylabel("MiB/s (log)")
-    ax.legend()
-    finish(fig, ax, doc, "Copy bandwidth: reading another process's memory", f"{out}/bandwidth.png")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8, frameon=False)
+    fig.text(0.5, 0.045, "memcpy picks its method by size and address (xpmem and local use the same "
+             "addresses); emulators run some methods, e.g. rep movsb, far slower", ha="center",
+             fontsize=7.5, color="dimgray")
+    finish(fig, ax, doc, "Copy bandwidth: reading another process's memory", f"{out}/bandwidth.png",
+           bottom=0.08)
 
 
 def plot_populate(doc, out):

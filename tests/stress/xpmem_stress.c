@@ -847,6 +847,12 @@ struct exporter {
 	uint64_t seq;
 	int64_t segid;
 	atomic_int stop_mut;
+	/*
+	 * Shared by mutators while part of the region is a hole (munmap, mremap away),
+	 * exclusive for the main thread's attaches: an attachment placed by the kernel
+	 * must not land in the hole that the mutator is about to fill again.
+	 */
+	pthread_rwlock_t va_lock;
 	struct mutator mut[MAX_MUT];
 	struct tctx t;
 };
@@ -928,6 +934,31 @@ static void fresh_restamp(struct exporter *e, size_t first, size_t n)
 		atomic_store(pubp(e->slot, p), pub_make(e->epoch, e->gen[p], PS_STABLE));
 	}
 	progress();
+}
+
+/* Diagnostics: the /proc/self/maps lines overlapping [lo, hi), and where the spares are. */
+static void dump_maps(struct exporter *e, uintptr_t lo, uintptr_t hi)
+{
+	static char buf[1 << 16];
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1), off = 0;
+
+	if (fd >= 0)
+		close(fd);
+	for (unsigned i = 0; i < cfg.nmut; i++)
+		say("xpmem-stress: exporter %d: base %p, mutator %u spare %p", e->slot, (void *)e->base, i,
+		    (void *)e->mut[i].spare);
+	while (n > 0 && off < n) {
+		char *line = buf + off, *nl = memchr(line, '\n', (size_t)(n - off));
+		unsigned long s0, e0;
+
+		if (!nl)
+			break;
+		*nl = '\0';
+		off = nl - buf + 1;
+		if (sscanf(line, "%lx-%lx", &s0, &e0) == 2 && s0 < hi && e0 > lo)
+			say("xpmem-stress: maps: %s", line);
+	}
 }
 
 static int node_of(void *addr)
@@ -1059,13 +1090,18 @@ static void mutate(struct mutator *m)
 		break;
 	case M_REMAP_HOLE:
 		pub_range(e, first, n, e->shm ? PS_CHG_KEEP : PS_CHG_DESTROY);
+		pthread_rwlock_rdlock(&e->va_lock);
 		if (munmap(addr, len))
 			broken("munmap of exported memory");
 		pub_range(e, first, n, PS_NOACCESS);
 		nap_us(rnd(r, 10000));
 		pub_range(e, first, n, e->shm ? PS_CHG_KEEP : PS_CHG_DESTROY);
-		if (exp_map(e, addr, len, first, MAP_FIXED_NOREPLACE) != addr)
+		if (exp_map(e, addr, len, first, MAP_FIXED_NOREPLACE) != addr) {
+			dump_maps(e, (uintptr_t)e->base - CHUNK, (uintptr_t)e->base + e->npages * PAGE + CHUNK);
+			dump_maps(e, (uintptr_t)addr, (uintptr_t)addr + len);
 			broken("mmap into the exporter's own hole");
+		}
+		pthread_rwlock_unlock(&e->va_lock);
 		madvise(addr, len, MADV_HUGEPAGE);
 		if (e->shm)
 			keep_restamp(e, first, n, "munmap and mmap of the same memfd pages");
@@ -1110,7 +1146,13 @@ static void mutate(struct mutator *m)
 		break;
 	case M_MREMAP:
 		pub_range(e, first, n, PS_CHG_KEEP);
+		pthread_rwlock_rdlock(&e->va_lock);
 		if (mremap(addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, m->spare) == MAP_FAILED) {
+			/* MREMAP_FIXED unmapped the target before failing: reserve it again. */
+			if (mmap(m->spare, CHUNK, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+				 0) != m->spare)
+				broken("re-reserving the mremap area");
+			pthread_rwlock_unlock(&e->va_lock);
 			/* EFAULT: the range spans several VMAs. */
 			if (errno != EFAULT && errno != EINVAL && errno != ENOMEM)
 				broken("mremap away");
@@ -1123,6 +1165,7 @@ static void mutate(struct mutator *m)
 		pub_range(e, first, n, PS_CHG_KEEP);
 		if (mremap(m->spare, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, addr) != addr)
 			broken("mremap back");
+		pthread_rwlock_unlock(&e->va_lock);
 		if (mmap(m->spare, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
 			 -1, 0) != m->spare)
 			broken("re-reserving the mremap area");
@@ -1236,6 +1279,7 @@ static void exporter_main(int slot)
 	if (!e)
 		broken("calloc");
 	e->slot = slot;
+	pthread_rwlock_init(&e->va_lock, NULL);
 	e->epoch = atomic_load(&sl->epoch);
 	e->npages = cfg.npages;
 	len = e->npages * PAGE;
@@ -1269,6 +1313,11 @@ static void exporter_main(int slot)
 	publish_state(e, SS_LIVE);
 	count(C_exp_started);
 
+	/*
+	 * Every mapping the main thread needs is made before the first mutator can
+	 * punch a hole in the region (a kernel-chosen address could be that hole), and
+	 * thread stacks are allocated under the exclusive lock.
+	 */
 	for (unsigned i = 0; i < cfg.nmut; i++) {
 		struct mutator *m = &e->mut[i];
 
@@ -1279,9 +1328,12 @@ static void exporter_main(int slot)
 		m->spare = mmap(NULL, CHUNK, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (m->spare == MAP_FAILED)
 			broken("mmap (mremap area)");
-		if (pthread_create(&m->th, NULL, mutator_main, m))
-			broken("pthread_create");
 	}
+	pthread_rwlock_wrlock(&e->va_lock);
+	for (unsigned i = 0; i < cfg.nmut; i++)
+		if (pthread_create(&e->mut[i].th, NULL, mutator_main, &e->mut[i]))
+			broken("pthread_create");
+	pthread_rwlock_unlock(&e->va_lock);
 
 	for (;;) {
 		int64_t end = now_ms() + 2000 + rnd(&e->t.rng, 6000);
@@ -1754,8 +1806,10 @@ static void probe(struct tctx *t, struct exporter *self)
 		return;
 	}
 	count(C_get);
+	pthread_rwlock_wrlock(&self->va_lock);
 	addr = xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = (off_t)(first * PAGE) }, n * PAGE,
 			    NULL);
+	pthread_rwlock_unlock(&self->va_lock);
 	if (addr == (void *)-1) {
 		if (errno == ENOENT && s != self->slot)
 			count(C_attach_enoent);
@@ -2181,14 +2235,20 @@ int main(int argc, char **argv)
 
 	/* Everyone winds down on its own; the stragglers are reported and killed. */
 	atomic_store(&ctl->stop, 1);
-	for (int64_t deadline = now_ms() + 180000; live_kids();) {
+	for (int64_t deadline = now_ms() + 180000, killed = 0; live_kids();) {
 		if (now_ms() > deadline) {
+			if (killed) {
+				/* Unkillable (D state in the kernel): reported, left behind. */
+				fail(C_f_hang, "%u processes did not die from SIGKILL either", live_kids());
+				break;
+			}
 			fail(C_f_hang, "%u processes still running 180 s after the stop", live_kids());
 			dump_stacks();
 			for (unsigned i = 0; i < nkids; i++)
 				if (kids[i].role != R_NONE)
 					kill(kids[i].pid, SIGKILL);
-			deadline = INT64_MAX;
+			killed = 1;
+			deadline = now_ms() + 10000;
 		}
 		if (!reap(false, false))
 			nap_us(20000);
