@@ -2,6 +2,8 @@
 /*
  * The demo behind `make demo`: one exporter, a read-write and a read-only
  * attacher, and a recall when the exporter replaces a page under them.
+ * Usage: xpmem_demo [XPMEMCTL]: with the path of xpmemctl, the demo also shows
+ * what the module holds while both attachers are attached, and its counters.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -127,6 +129,25 @@ static void attacher(const char *who, xpmem_segid_t segid, int flags,
 	exit(0);
 }
 
+/* Run "xpmemctl ARG" and wait for it; its output goes straight to ours. */
+static void show(const char *xpmemctl, const char *arg)
+{
+	int status;
+	pid_t pid;
+
+	if (!xpmemctl)
+		return;
+	say("exporter", "$ xpmemctl %s", arg);
+	pid = fork();
+	if (pid == 0) {
+		execl(xpmemctl, "xpmemctl", arg, (char *)NULL);
+		die("exporter", "exec xpmemctl");
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		say("exporter", "xpmemctl %s failed", arg);
+}
+
 static double now_us(void)
 {
 	struct timespec ts;
@@ -135,8 +156,9 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	const char *xpmemctl = argc > 1 ? argv[1] : NULL;
 	const char *names[2] = { "attacher-rw", "attacher-ro" };
 	const int flags[2] = { XPMEM_RDWR, XPMEM_RDONLY };
 	struct channel ch[2];
@@ -168,6 +190,8 @@ int main(void)
 		step_wait(ch[i].to_parent[0]);
 	}
 	say("exporter", "page 1 now reads \"%s\"", buf + page_size);
+	show(xpmemctl, "segments");
+	show(xpmemctl, "attachments");
 
 	/* The recall: replace page 0 while both attachers have it mapped. */
 	t0 = now_us();
@@ -183,6 +207,8 @@ int main(void)
 		step_signal(ch[i].to_child[1]);
 		step_wait(ch[i].to_parent[0]);
 	}
+
+	show(xpmemctl, "stats");
 
 	if (xpmem_remove(segid))
 		die("exporter", "xpmem_remove");

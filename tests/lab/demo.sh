@@ -15,7 +15,7 @@ bash tests/lab/run-guest.sh "$dir" --timeout 600 -- "
 	insmod $BUILD/kmod/$krel/xpmem.ko
 	echo '--- /dev/xpmem:'; ls -l /dev/xpmem
 	echo '--- demo'
-	$BUILD/tests/xpmem_demo
+	$BUILD/tests/xpmem_demo $BUILD/tools/xpmemctl
 	echo '--- /proc/xpmem/stats'; cat /proc/xpmem/stats
 	echo '--- /proc/xpmem/global_pages'; cat /proc/xpmem/global_pages
 	rmmod xpmem && echo '--- module unloaded'"
