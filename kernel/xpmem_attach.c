@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * xpmem: attachments. Each attachment is a VM_PFNMAP mapping of its segment's
- * pseudo file, file offset = exporter virtual address, so that a recall can
- * revoke every attacher's PTEs with unmap_mapping_range() without touching any
+ * pseudo file, file offset = exporter virtual address, so that a recall finds
+ * every attacher's VMAs in that file's i_mmap tree without touching any
  * attacher's mmap lock.
  */
 #include <linux/file.h>

@@ -9,7 +9,7 @@
  * pseudo file whose file offset is the exporter's virtual address. Attacher PTEs
  * are only ever installed by the fault path under the collision-retry protocol of
  * the segment's mmu_interval_notifier, and revoked by the notifier's invalidate
- * callback (xpmem_recall.c) through unmap_mapping_range() on that pseudo file.
+ * callback (xpmem_recall.c), which finds them through that pseudo file's i_mmap.
  */
 #ifndef XPMEM_PRIVATE_H
 #define XPMEM_PRIVATE_H

@@ -5,8 +5,8 @@
  * Recall (lock): every change to the exporter's page tables inside a segment,
  * whoever causes it, reaches xpmem_invalidate() through the segment's
  * mmu_interval_notifier before the change completes. It bumps the notifier
- * sequence under seg->lock and then revokes the attacher PTEs of the range with
- * unmap_mapping_range() (TLB flushed) before returning, so the exporter's change
+ * sequence under seg->lock and then clears the attacher PTEs of the range and
+ * flushes the TLBs before returning, so the exporter's change
  * proceeds only once no attacher can reach the old pages.
  *
  * Fault (unlock side): read_begin, fault the source page with hmm_range_fault()
