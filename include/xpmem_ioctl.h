@@ -135,6 +135,7 @@ struct xpmem_segment_info {
 	__u64 faults;
 	__u64 recalls;
 	char owner_comm[XPMEM_QUERY_COMM_LEN];
+	__u64 huge_faults; /* faults served with a 2 MiB mapping */
 };
 
 struct xpmem_access_info {
@@ -157,6 +158,7 @@ struct xpmem_attachment_info {
 	__u32 vmas; /* mappings it is split into */
 	__u64 faults;
 	__u64 recalls; /* recalls that revoked PTEs of this attachment */
+	__u64 huge_faults; /* faults served with a 2 MiB mapping */
 };
 
 /* XPMEM_QUERY_STATS: one record of global counters (the /proc/xpmem/stats values). */
@@ -174,6 +176,7 @@ struct xpmem_stats_info {
 	__u64 fault_retries;
 	__u64 recalls;
 	__u64 pinned_pages; /* always 0: nothing is pinned */
+	__u64 huge_faults; /* faults served with a 2 MiB mapping */
 };
 
 #define XPMEM_CMD_QUERY _IOWR('x', 17, struct xpmem_cmd_query)

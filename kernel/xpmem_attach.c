@@ -124,6 +124,8 @@ static int xpmem_att_mmap(struct file *file, struct vm_area_struct *vma)
 static const struct file_operations xpmem_att_fops = {
 	.owner = THIS_MODULE,
 	.mmap = xpmem_att_mmap,
+	/* Congruent to the exporter's address modulo 2 MiB: huge pages map whole. */
+	.get_unmapped_area = XPMEM_HUGE_PFNMAP ? thp_get_unmapped_area : NULL,
 };
 
 int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
@@ -152,6 +154,7 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 	if (!att)
 		goto out_ap;
 	refcount_set(&att->refs, 1);
+	mutex_init(&att->table_lock);
 	att->writable = ap->writable;
 	att->pid = get_task_pid(current, PIDTYPE_TGID);
 	att->uid = current_euid();

@@ -38,4 +38,15 @@ static inline bool xpmem_fault_under_vma_lock(struct vm_fault *vmf)
 #endif
 }
 
+/*
+ * 2 MiB attacher mappings need huge PFNMAP entries that the core mm marks
+ * special, so that GUP-fast never takes the exporter's page through them
+ * (6.12 on); older kernels map 4 KiB pages only.
+ */
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
+#define XPMEM_HUGE_PFNMAP true
+#else
+#define XPMEM_HUGE_PFNMAP false
+#endif
+
 #endif /* XPMEM_COMPAT_H */

@@ -238,6 +238,7 @@ static int xpmem_stats_show(struct seq_file *m, void *v)
 	XPMEM_SHOW(detaches);
 	XPMEM_SHOW(faults);
 	XPMEM_SHOW(fault_retries);
+	XPMEM_SHOW(huge_faults);
 	XPMEM_SHOW(recalls);
 #undef XPMEM_SHOW
 	return 0;

@@ -67,6 +67,7 @@ struct xpmem_segment {
 	atomic_t nr_accesses;
 	atomic_t nr_attachments;
 	atomic64_t faults;
+	atomic64_t huge_faults;
 	atomic64_t recalls;
 
 	struct mmu_interval_notifier notifier;
@@ -99,6 +100,11 @@ struct xpmem_access {
 struct xpmem_attachment {
 	refcount_t refs; /* one per VMA, plus one while being set up */
 	atomic_t nr_vmas;
+	/*
+	 * Serialises page table allocation in the attachment's VMAs against the
+	 * installation of 2 MiB entries, which needs an empty PMD slot.
+	 */
+	struct mutex table_lock;
 	struct xpmem_segment *seg;
 	struct interval_tree_node range; /* source pages, inclusive */
 	bool writable;
@@ -107,6 +113,7 @@ struct xpmem_attachment {
 	kuid_t uid;
 	unsigned long vaddr;
 	atomic64_t faults;
+	atomic64_t huge_faults;
 	atomic64_t recalls;
 };
 
@@ -123,6 +130,7 @@ struct xpmem_stats {
 	atomic64_t detaches;
 	atomic64_t faults;
 	atomic64_t fault_retries;
+	atomic64_t huge_faults;
 	atomic64_t recalls;
 };
 

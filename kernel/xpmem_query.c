@@ -78,6 +78,7 @@ static void xpmem_query_segments(struct xpmem_query_ctx *c)
 		info->accesses = atomic_read(&seg->nr_accesses);
 		info->attachments = atomic_read(&seg->nr_attachments);
 		info->faults = atomic64_read(&seg->faults);
+		info->huge_faults = atomic64_read(&seg->huge_faults);
 		info->recalls = atomic64_read(&seg->recalls);
 		strscpy(info->owner_comm, seg->owner_comm,
 			sizeof(info->owner_comm));
@@ -140,6 +141,7 @@ static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 						      XPMEM_IOCTL_RDONLY;
 			info->vmas = atomic_read(&att->nr_vmas);
 			info->faults = atomic64_read(&att->faults);
+			info->huge_faults = atomic64_read(&att->huge_faults);
 			info->recalls = atomic64_read(&att->recalls);
 		}
 		mutex_unlock(&seg->lock);
@@ -165,6 +167,7 @@ static void xpmem_query_stats(struct xpmem_query_ctx *c)
 	info->fault_retries = atomic64_read(&xpmem_stats.fault_retries);
 	info->recalls = atomic64_read(&xpmem_stats.recalls);
 	info->pinned_pages = 0;
+	info->huge_faults = atomic64_read(&xpmem_stats.huge_faults);
 }
 
 long xpmem_query(void __user *uarg)

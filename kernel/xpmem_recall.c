@@ -19,6 +19,7 @@
 #include <linux/slab.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/pfn_t.h>
 #include <linux/delay.h>
 #include <linux/sched/signal.h>
 #include <linux/smp.h>
@@ -35,6 +36,55 @@ static int xpmem_clear_pte(pte_t *pte, unsigned long addr, void *data)
 	return 0;
 }
 
+/* The PMD entry of addr if the page tables down to it exist, else NULL. */
+static pmd_t *xpmem_find_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	if (pud_none(*pud) || pud_bad(*pud))
+		return NULL;
+	return pmd_offset(pud, addr);
+}
+
+/*
+ * Clear the attacher mappings of [from, to) in one VMA: 2 MiB entries whole
+ * (they lie inside the VMA; neighbours simply fault again), PTEs one by one.
+ * apply_to_existing_page_range() must not meet a huge entry, so those are
+ * taken first under their page table lock.
+ */
+static void xpmem_clear_range(struct vm_area_struct *vma, unsigned long from,
+			      unsigned long to)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned long addr, next;
+
+	for (addr = from; addr < to; addr = next) {
+		pmd_t *pmd = xpmem_find_pmd(mm, addr);
+		spinlock_t *ptl; /* of the PMD, for a huge entry */
+
+		next = pmd_addr_end(addr, to);
+		if (!pmd || pmd_none(READ_ONCE(*pmd)))
+			continue;
+		if (pmd_trans_huge(READ_ONCE(*pmd))) {
+			ptl = pmd_lock(mm, pmd);
+			if (pmd_trans_huge(*pmd))
+				pmdp_huge_get_and_clear(mm, addr & PMD_MASK, pmd);
+			spin_unlock(ptl);
+			continue;
+		}
+		apply_to_existing_page_range(mm, addr, next - addr,
+					     xpmem_clear_pte, vma);
+	}
+}
+
 static void xpmem_flush_tlb_cpu(void *unused)
 {
 	__flush_tlb_all();
@@ -49,7 +99,7 @@ static void xpmem_flush_tlb_cpu(void *unused)
  * are found in the segment's i_mmap tree, whose lock also keeps their page
  * tables from being freed (munmap unlinks a VMA from it first), and every
  * CPU's TLB is flushed afterwards (no per-mm flush is exported to modules).
- * Attachments only have PTE-level entries and need no rmap or refcounts.
+ * Attachment entries are special: they need no rmap or refcounts.
  */
 static void xpmem_unmap_attachers(struct xpmem_segment *seg,
 				  unsigned long start, unsigned long end)
@@ -71,8 +121,7 @@ static void xpmem_unmap_attachers(struct xpmem_segment *seg,
 			continue;
 		from = vma->vm_start + ((max(first, vfirst) - vfirst) << PAGE_SHIFT);
 		to = vma->vm_start + ((min(last, vlast) - vfirst + 1) << PAGE_SHIFT);
-		apply_to_existing_page_range(vma->vm_mm, from, to - from,
-					     xpmem_clear_pte, vma);
+		xpmem_clear_range(vma, from, to);
 		atomic64_inc(&((struct xpmem_attachment *)vma->vm_private_data)->recalls);
 		cleared = true;
 	}
@@ -134,12 +183,16 @@ MODULE_PARM_DESC(fault_around,
 #define XPMEM_FAULT_BATCH 64
 #define XPMEM_NORETRY_POLLS 100 /* about 0.1 s */
 
-/* One run of attacher pages [start, end) inside one PMD, and their source pfns. */
+/*
+ * One run of attacher pages [start, end) inside one PMD, and their source pfns
+ * (for a huge batch, only the target's, in pfns[0]).
+ */
 struct xpmem_batch {
 	unsigned long start;
 	unsigned long end;
 	unsigned long target; /* must be mapped (faulted in the exporter), or 0 */
 	bool write;
+	bool huge; /* one 2 MiB entry for the whole PMD-sized batch, if possible */
 	unsigned long *pfns;
 };
 
@@ -215,7 +268,7 @@ static int xpmem_fetch(struct xpmem_segment *seg, unsigned long src,
 		range->hmm_pfns = &target_pfn;
 		range->default_flags = want;
 		err = hmm_range_fault(range);
-		if (err || b->end - b->start == PAGE_SIZE) {
+		if (err || b->huge || b->end - b->start == PAGE_SIZE) {
 			b->pfns[0] = target_pfn;
 			return err;
 		}
@@ -277,6 +330,78 @@ static vm_fault_t xpmem_install(struct xpmem_segment *seg,
 	return ret;
 }
 
+/*
+ * Map a huge batch with one 2 MiB entry if the exporter maps the whole 2 MiB
+ * with one (THP, 2 MiB hugetlb page). VM_FAULT_FALLBACK: use 4 KiB pages;
+ * 0: fetch again after a recall.
+ */
+static vm_fault_t xpmem_install_huge(struct xpmem_segment *seg,
+				     struct vm_fault *vmf,
+				     struct xpmem_batch *b,
+				     struct hmm_range *range)
+{
+	struct xpmem_attachment *att = vmf->vma->vm_private_data;
+	unsigned long hmm_pfn = b->pfns[0];
+	unsigned long pfn = (hmm_pfn & ~HMM_PFN_FLAGS) -
+			    ((b->target - b->start) >> PAGE_SHIFT);
+	bool writable = b->write && (hmm_pfn & HMM_PFN_WRITE);
+	vm_fault_t ret;
+	pmd_t pmd;
+
+	if (!(hmm_pfn & HMM_PFN_VALID) ||
+	    hmm_pfn_to_map_order(hmm_pfn) != PMD_SHIFT - PAGE_SHIFT ||
+	    !IS_ALIGNED(pfn, PTRS_PER_PMD))
+		return VM_FAULT_FALLBACK;
+	mutex_lock(&att->table_lock);
+	mutex_lock(&seg->lock);
+	pmd = READ_ONCE(*vmf->pmd);
+	if (seg->removed) {
+		ret = VM_FAULT_SIGBUS;
+	} else if (mmu_interval_read_retry(&seg->notifier,
+					   range->notifier_seq)) {
+		xpmem_stat_inc(fault_retries);
+		ret = 0;
+	} else if (!pmd_none(pmd)) {
+		/* Another thread mapped it, huge or with a page table. */
+		ret = pmd_trans_huge(pmd) ? VM_FAULT_NOPAGE : VM_FAULT_FALLBACK;
+	} else {
+		ret = vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), writable);
+		if (ret == VM_FAULT_NOPAGE) {
+			if (writable)
+				folio_mark_dirty(page_folio(pfn_to_page(pfn)));
+			xpmem_stat_inc(huge_faults);
+			atomic64_inc(&att->huge_faults);
+			atomic64_inc(&seg->huge_faults);
+		}
+	}
+	mutex_unlock(&seg->lock);
+	mutex_unlock(&att->table_lock);
+	return ret;
+}
+
+/*
+ * Allocate the page table of [start, end) (within one PMD) now: nothing may
+ * allocate under seg->lock. Returns 0, VM_FAULT_NOPAGE when a 2 MiB entry
+ * already maps the range, or VM_FAULT_OOM.
+ */
+static vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
+				      struct mm_struct *mm, unsigned long start,
+				      unsigned long end)
+{
+	vm_fault_t ret = 0;
+	pmd_t *pmd;
+
+	mutex_lock(&att->table_lock);
+	pmd = xpmem_find_pmd(mm, start);
+	if (pmd && pmd_trans_huge(READ_ONCE(*pmd)))
+		ret = VM_FAULT_NOPAGE;
+	else if (apply_to_page_range(mm, start, end - start, xpmem_pte_noop,
+				     NULL))
+		ret = VM_FAULT_OOM;
+	mutex_unlock(&att->table_lock);
+	return ret;
+}
+
 static vm_fault_t xpmem_fetch_error(int err)
 {
 	/* Hole, PROT_NONE or I/O memory: SIGBUS; write to a read-only source: SIGSEGV. */
@@ -301,11 +426,10 @@ static vm_fault_t xpmem_fault_batch(struct vm_fault *vmf, struct xpmem_batch *b)
 
 	if (READ_ONCE(seg->removed) || !mmget_not_zero(src_mm))
 		return VM_FAULT_SIGBUS;
-	/* Allocate the page table now: nothing may allocate under seg->lock. */
-	if (apply_to_page_range(vma->vm_mm, b->start, b->end - b->start,
-				xpmem_pte_noop, NULL)) {
-		ret = VM_FAULT_OOM;
-		goto out;
+	if (!b->huge) {
+		ret = xpmem_prealloc_ptes(att, vma->vm_mm, b->start, b->end);
+		if (ret)
+			goto out;
 	}
 	do {
 		range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
@@ -326,11 +450,26 @@ static vm_fault_t xpmem_fault_batch(struct vm_fault *vmf, struct xpmem_batch *b)
 			ret = xpmem_fetch_error(err);
 			goto out;
 		}
-		ret = xpmem_install(seg, vma, b, &range);
+		if (b->huge)
+			ret = xpmem_install_huge(seg, vmf, b, &range);
+		else
+			ret = xpmem_install(seg, vma, b, &range);
 	} while (!ret);
 out:
 	mmput_async(src_mm);
 	return ret;
+}
+
+/* The whole PMD around the fault lies in the VMA, congruent with the source. */
+static bool xpmem_huge_candidate(struct vm_fault *vmf, unsigned long window)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	unsigned long haddr = vmf->address & PMD_MASK;
+
+	return XPMEM_HUGE_PFNMAP && window > 1 && haddr >= vma->vm_start &&
+	       haddr + PMD_SIZE <= vma->vm_end &&
+	       IS_ALIGNED(xpmem_src_addr(vma, haddr), PMD_SIZE) &&
+	       pmd_none(READ_ONCE(*vmf->pmd));
 }
 
 vm_fault_t xpmem_fault(struct vm_fault *vmf)
@@ -344,6 +483,7 @@ vm_fault_t xpmem_fault(struct vm_fault *vmf)
 		.write = vmf->flags & FAULT_FLAG_WRITE,
 		.pfns = pfns,
 	};
+	vm_fault_t ret;
 
 	/* hmm_range_fault() may need our own mmap lock (self-attach): retry under it. */
 	if (xpmem_fault_under_vma_lock(vmf)) {
@@ -355,6 +495,16 @@ vm_fault_t xpmem_fault(struct vm_fault *vmf)
 	atomic64_inc(&att->seg->faults);
 	if (b.write && !att->writable)
 		return VM_FAULT_SIGSEGV;
+
+	if (xpmem_huge_candidate(vmf, window)) {
+		b.start = b.target & PMD_MASK;
+		b.end = b.start + PMD_SIZE;
+		b.huge = true;
+		ret = xpmem_fault_batch(vmf, &b);
+		if (ret != VM_FAULT_FALLBACK)
+			return ret;
+		b.huge = false;
+	}
 
 	/* An aligned window around the target, inside the VMA (and so one PMD). */
 	window = rounddown_pow_of_two(window) << PAGE_SHIFT;
@@ -382,7 +532,7 @@ vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
  * attacher takes no faults there. Runs in the attacher's ioctl, so unlike the
  * fault path it can take the two mmap locks one after the other.
  * Best effort: holes and pages the exporter lacks stay unmapped (they fault
- * later).
+ * later), and so do exporter huge pages, which one fault maps whole.
  */
 int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
 		   unsigned long end)
@@ -428,6 +578,11 @@ retry:
 			;
 		if (i == n)
 			continue;
+		/* A whole exporter huge page: its first touch maps it with one entry. */
+		if (XPMEM_HUGE_PFNMAP && READ_ONCE(fault_around) > 1 &&
+		    n == PTRS_PER_PMD && IS_ALIGNED(src, PMD_SIZE) &&
+		    hmm_pfn_to_map_order(b.pfns[0]) == PMD_SHIFT - PAGE_SHIFT)
+			continue;
 
 		mmap_read_lock(mm);
 		vma = vma_lookup(mm, addr);
@@ -436,9 +591,11 @@ retry:
 			mmap_read_unlock(mm);
 			break;
 		}
-		if (apply_to_page_range(mm, b.start, b.end - b.start,
-					xpmem_pte_noop, NULL)) {
+		ret = xpmem_prealloc_ptes(att, mm, b.start, b.end);
+		if (ret) {
 			mmap_read_unlock(mm);
+			if (ret == VM_FAULT_NOPAGE)
+				continue; /* mapped huge by a fault meanwhile */
 			err = -ENOMEM;
 			break;
 		}

@@ -7,7 +7,7 @@
  *
  *   PATTERN   fnmatch(3) glob over test names; a test runs if it matches any pattern
  *             (no pattern: every test). Test names are <topic>_<what>, topics being
- *             api, perm, data, recall, conc, life, abi, lock; e.g. 'recall_*' 'api_make_*'.
+ *             api, perm, data, recall, huge, conc, life, abi, lock; e.g. 'recall_*' 'api_make_*'.
  *             A pattern starting with '!' excludes the tests it matches.
  *             The two final checks (zz_final_*) always run last.
  *   --list    print the test names and exit.

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,6 +87,7 @@ static const char *op_name(uint32_t op)
 		[OP_PAGEMAP] = "PAGEMAP",
 		[OP_LOCKMIX_INIT] = "LOCKMIX_INIT",
 		[OP_LOCKMIX_RUN] = "LOCKMIX_RUN",
+		[OP_VMSPLICE] = "VMSPLICE",
 	};
 
 	if (op < sizeof(names) / sizeof(names[0]) && names[op])
@@ -365,6 +367,23 @@ static int64_t do_probe_page(const volatile char *p)
 	return ret;
 }
 
+/* Page references to addr taken by the kernel (GUP), as vmsplice() takes them. */
+static int64_t do_vmsplice(uint64_t addr, size_t len)
+{
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	int fds[2];
+	ssize_t n;
+	int64_t ret;
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK))
+		return -errno;
+	n = vmsplice(fds[1], &iov, 1, 0);
+	ret = n < 0 ? -errno : n;
+	close(fds[0]);
+	close(fds[1]);
+	return ret;
+}
+
 static int64_t do_pagemap(uint64_t addr, size_t n)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -591,6 +610,8 @@ static int64_t peer_do(int sock, const struct peer_req *rq, struct peer_rep *rp)
 		return do_probe_page(c0);
 	case OP_PAGEMAP:
 		return do_pagemap(a[0], a[1]);
+	case OP_VMSPLICE:
+		return do_vmsplice(a[0], a[1]);
 	case OP_LOCKMIX_INIT:
 		return lockmix_init(p0, (uint64_t *)(uintptr_t)a[1]);
 	case OP_LOCKMIX_RUN: {

@@ -60,6 +60,7 @@ enum stat_id {
 	ST_FAULTS,
 	ST_FAULT_RETRIES,
 	ST_RECALLS,
+	ST_HUGE_FAULTS,
 	ST_COUNT
 };
 extern const char *const stat_names[ST_COUNT];
@@ -194,6 +195,7 @@ enum peer_op {
 	OP_PAGEMAP, /* addr, npages -> pages /proc/self/pagemap shows present (bit 63), or -errno */
 	OP_LOCKMIX_INIT, /* buf, ctrl: lay out a lock-test buffer (see lockmix.c) */
 	OP_LOCKMIX_RUN, /* buf, ctrl, att, att_ctrl, ms -> mismatches; payload: struct lockmix_result */
+	OP_VMSPLICE, /* addr, len -> bytes vmsplice() took into a pipe, or -errno */
 };
 
 /* OP_PROBE_PAGE: whether the read found a PTE, in the calling thread's fault counters. */

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,6 +221,94 @@ static void recall_thp_collapse_split(void **state)
 	test_finish();
 }
 
+/* 2 MiB attacher mappings need special huge PFNMAP entries: Linux 6.12 on. */
+static bool kernel_maps_huge(void)
+{
+	struct utsname u;
+	int major, minor;
+
+	return uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+	       (major > 6 || (major == 6 && minor >= 12));
+}
+
+/*
+ * An exporter THP reaches the attacher as one 2 MiB mapping (one fault for 512
+ * pages), which no GUP can take pages through, and which a split in the
+ * exporter recalls whole.
+ */
+static void huge_pmd_mapping(void **state)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/enabled";
+	const size_t len = 4 * MiB;
+	const bool huge = kernel_maps_huge();
+	struct xstats s0, s1;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+	int64_t kb, touched, faults, huge_faults;
+	char cur[128];
+
+	(void)state;
+	if (read_file_str(knob, cur, sizeof(cur)) != 0) {
+		skip_or_fail("no transparent huge pages in this kernel");
+		return;
+	}
+	if (strstr(cur, "[never]")) {
+		snprintf(thp_saved, sizeof(thp_saved), "never");
+		on_teardown(thp_restore, NULL);
+		assert_int_equal(write_file_str(knob, "madvise"), 0);
+	}
+	exp = peer_start("exporter");
+	base = (uint64_t)PC(exp, OP_MMAP, len, 2 * MiB, RW);
+	assert_true((int64_t)base > 0);
+	assert_int_equal(PC(exp, OP_MADVISE, base, len, MADV_HUGEPAGE), 0);
+	assert_int_equal(PC(exp, OP_FILL, base, len, 72, 0), 0);
+	kb = PC(exp, OP_THP_KB, base);
+	if (kb < 2048)
+		fail_msg("the exporter got no huge page (%lld kB): this test would be vacuous", (long long)kb);
+	segid = PC(exp, OP_MAKE, base, len, XPMEM_PERMIT_MODE, 0666);
+	assert_id_valid(segid);
+	att = peer_start("attacher");
+	stats_get(&s0);
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	if (huge && at % (2 * MiB) != base % (2 * MiB))
+		fail_msg("attachment at %#llx is not congruent to the source %#llx modulo 2 MiB",
+			 (unsigned long long)at, (unsigned long long)base);
+	touched = PC(att, OP_TOUCH, at, len, 0);
+	assert_int_equal(touched, len / pg);
+	stats_get(&s1);
+	faults = s1.v[ST_FAULTS] - s0.v[ST_FAULTS];
+	huge_faults = s1.v[ST_HUGE_FAULTS] - s0.v[ST_HUGE_FAULTS];
+	print_message("exporter %lld kB in huge pages; reading 4 MiB through the attachment took %lld faults, %lld of them 2 MiB mappings\n",
+		      (long long)kb, (long long)faults, (long long)huge_faults);
+	if (huge) {
+		assert_int_equal(huge_faults, kb / 2048);
+		/* The rest maps 4 KiB pages, at most one fault per page. */
+		assert_true(faults <= huge_faults + (int64_t)((len - (size_t)kb * 1024) / pg));
+	} else {
+		assert_int_equal(huge_faults, 0);
+	}
+	assert_int_equal(PC(att, OP_CHECK, at, len, 72, 0), 0);
+
+	/* The kernel cannot take references to the exporter's pages through it. */
+	assert_int_equal(PC(att, OP_VMSPLICE, at, 64 * pg), -EFAULT);
+
+	/* A write through a read-mapped huge entry: remapped writable, reaches the exporter. */
+	assert_int_equal(PC(att, OP_WRITE64, at + 2 * MiB + 8 * pg, 0x7272), 0);
+	assert_int_equal(PC(exp, OP_READ64, base + 2 * MiB + 8 * pg), 0x7272);
+	assert_int_equal(PC(exp, OP_WRITE64, base + 2 * MiB + 9 * pg, 0x7373), 0);
+	assert_int_equal(PC(att, OP_READ64, at + 2 * MiB + 9 * pg), 0x7373);
+
+	/* Splitting the exporter's first huge page (munmap of one page in it) recalls it. */
+	assert_int_equal(PC(exp, OP_MUNMAP, base + 5 * pg, pg), 0);
+	assert_int_equal(PC(att, OP_PROBE_PAGE, at + 5 * pg), PROBE_SIGBUS);
+	assert_int_equal(PC(att, OP_CHECK, at, 5 * pg, 72, 0), 0);
+	assert_int_equal(PC(att, OP_CHECK, at + 6 * pg, 2 * MiB - 6 * pg, 72, 6 * pg / 8), 0);
+	assert_int_equal(PC(exp, OP_WRITE64, base + 6 * pg, 0x7474), 0);
+	assert_int_equal(PC(att, OP_READ64, at + 6 * pg), 0x7474);
+	test_finish();
+}
+
 static void recall_move_pages(void **state)
 {
 	enum { N = 16 };
@@ -385,8 +474,8 @@ static const char *probe_name(int64_t r)
  * want[i]: 'P' the attacher must still have a PTE for page i, 'F' it must have none
  * and a touch maps it again, 'B' none and a touch raises SIGBUS. A probe that faults
  * a page in may map its neighbours too (fault-around; and hmm_range_fault() faults
- * every page from the one that needs it to the end of the batch), which would hide
- * their state: pages expected present are probed first (no fault, no side effect),
+ * every page from the one that needs it to the end of the batch, as an earlier
+ * version did), which would hide their state: pages expected present are probed first (no fault, no side effect),
  * then the others from the highest address down.
  */
 static void expect_ptes(struct peer *att, uint64_t at, const char *want, size_t n, const char *after)
@@ -505,6 +594,7 @@ static const struct CMUnitTest tests[] = {
 	SUITE_T(recall_madv_dontneed),
 	SUITE_T(recall_cow_after_exporter_fork),
 	SUITE_T(recall_thp_collapse_split),
+	SUITE_T(huge_pmd_mapping),
 	SUITE_T(recall_move_pages),
 	SUITE_T(recall_ksm_merge),
 	SUITE_T(recall_ptes_gone),

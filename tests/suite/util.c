@@ -67,6 +67,7 @@ const char *const stat_names[ST_COUNT] = {
 	"segments_live", "accesses_live", "attachments_live", "makes",
 	"removes",	 "gets",	  "releases",	      "attaches",
 	"detaches",	 "faults",	  "fault_retries",    "recalls",
+	"huge_faults",
 };
 
 int stats_read(struct xstats *s, char *why, size_t whylen)
