@@ -2,7 +2,7 @@
 #   make            module (against KDIR), library, tools and tests
 #   make check      the whole in-guest suite on every kernel of the test matrix
 #   make demo       boots a guest and shows export, attach and recall
-#   make bench      benchmarks in a Debian 6.1 guest: build/bench/bench.{txt,json}, *.png
+#   make bench      benchmarks in a Debian 6.12 guest: build/bench/bench.{txt,json}, *.png
 #   make stress     long race stress run in a guest per kernel (STRESS_DURATION, default 600 s)
 #   make fuzz       long ioctl fuzzing run in a guest per kernel (FUZZ_DURATION, default 600 s)
 BUILD ?= build

@@ -136,6 +136,8 @@ struct xpmem_segment_info {
 	__u64 recalls;
 	char owner_comm[XPMEM_QUERY_COMM_LEN];
 	__u64 huge_faults; /* faults served with a 2 MiB mapping */
+	__u64 mapped_4k; /* attacher 4 KiB entries mapping it now, all attachments */
+	__u64 mapped_2m; /* attacher 2 MiB entries mapping it now */
 };
 
 struct xpmem_access_info {
@@ -159,6 +161,8 @@ struct xpmem_attachment_info {
 	__u64 faults;
 	__u64 recalls; /* recalls that revoked PTEs of this attachment */
 	__u64 huge_faults; /* faults served with a 2 MiB mapping */
+	__u64 mapped_4k; /* 4 KiB entries mapping it now */
+	__u64 mapped_2m; /* 2 MiB entries mapping it now */
 };
 
 /* XPMEM_QUERY_STATS: one record of global counters (the /proc/xpmem/stats values). */

@@ -115,6 +115,9 @@ struct xpmem_attachment {
 	atomic64_t faults;
 	atomic64_t huge_faults;
 	atomic64_t recalls;
+	/* Entries counted by the running query (under xpmem_all_lock). */
+	u64 query_4k;
+	u64 query_2m;
 };
 
 /* Counters shown in /proc/xpmem/stats; the *_live ones go back to zero. */
@@ -178,5 +181,6 @@ vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf);
 int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
 		   unsigned long end);
 void xpmem_recall_segment(struct xpmem_segment *seg);
+void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m);
 
 #endif /* XPMEM_PRIVATE_H */

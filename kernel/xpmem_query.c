@@ -82,6 +82,7 @@ static void xpmem_query_segments(struct xpmem_query_ctx *c)
 		info->recalls = atomic64_read(&seg->recalls);
 		strscpy(info->owner_comm, seg->owner_comm,
 			sizeof(info->owner_comm));
+		xpmem_count_mapped(seg, &info->mapped_4k, &info->mapped_2m);
 	}
 }
 
@@ -107,17 +108,34 @@ static void xpmem_query_accesses(struct xpmem_query_ctx *c)
 	}
 }
 
+/*
+ * Attachment records, with the entries each maps now: counted between two passes
+ * under seg->lock (the count takes the i_mmap lock, which must not nest inside
+ * seg->lock: the invalidate callback takes them the other way round, and may run
+ * in reclaim).
+ */
 static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 {
 	struct xpmem_attachment_info *info;
 	struct interval_tree_node *node;
 	struct xpmem_attachment *att;
 	struct xpmem_segment *seg;
+	u64 n4k = 0, n2m = 0;
 	pid_t pid;
 
 	list_for_each_entry(seg, &xpmem_all_segments, all_node) {
 		if (seg->ipc_ns != c->ns)
 			continue;
+		mutex_lock(&seg->lock);
+		for (node = interval_tree_iter_first(&seg->attachments, 0,
+						     ULONG_MAX);
+		     node; node = interval_tree_iter_next(node, 0, ULONG_MAX)) {
+			att = container_of(node, struct xpmem_attachment, range);
+			att->query_4k = 0;
+			att->query_2m = 0;
+		}
+		mutex_unlock(&seg->lock);
+		xpmem_count_mapped(seg, &n4k, &n2m);
 		mutex_lock(&seg->lock);
 		for (node = interval_tree_iter_first(&seg->attachments, 0,
 						     ULONG_MAX);
@@ -143,6 +161,8 @@ static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 			info->faults = atomic64_read(&att->faults);
 			info->huge_faults = atomic64_read(&att->huge_faults);
 			info->recalls = atomic64_read(&att->recalls);
+			info->mapped_4k = att->query_4k;
+			info->mapped_2m = att->query_2m;
 		}
 		mutex_unlock(&seg->lock);
 	}

@@ -36,21 +36,30 @@ static int xpmem_clear_pte(pte_t *pte, unsigned long addr, void *data)
 	return 0;
 }
 
-/* The PMD entry of addr if the page tables down to it exist, else NULL. */
-static pmd_t *xpmem_find_pmd(struct mm_struct *mm, unsigned long addr)
+/*
+ * The PMD entry of addr if the page tables down to it exist, else NULL. *next
+ * is where the next lookup of a walk up to end goes: past the PMD, or past the
+ * whole empty upper-level range (attachment windows can span terabytes).
+ */
+static pmd_t *xpmem_find_pmd(struct mm_struct *mm, unsigned long addr,
+			     unsigned long end, unsigned long *next)
 {
 	pgd_t *pgd = pgd_offset(mm, addr);
 	p4d_t *p4d;
 	pud_t *pud;
 
+	*next = pgd_addr_end(addr, end);
 	if (pgd_none(*pgd) || pgd_bad(*pgd))
 		return NULL;
 	p4d = p4d_offset(pgd, addr);
+	*next = p4d_addr_end(addr, end);
 	if (p4d_none(*p4d) || p4d_bad(*p4d))
 		return NULL;
 	pud = pud_offset(p4d, addr);
+	*next = pud_addr_end(addr, end);
 	if (pud_none(*pud) || pud_bad(*pud))
 		return NULL;
+	*next = pmd_addr_end(addr, end);
 	return pmd_offset(pud, addr);
 }
 
@@ -67,10 +76,9 @@ static void xpmem_clear_range(struct vm_area_struct *vma, unsigned long from,
 	unsigned long addr, next;
 
 	for (addr = from; addr < to; addr = next) {
-		pmd_t *pmd = xpmem_find_pmd(mm, addr);
+		pmd_t *pmd = xpmem_find_pmd(mm, addr, to, &next);
 		spinlock_t *ptl; /* of the PMD, for a huge entry */
 
-		next = pmd_addr_end(addr, to);
 		if (!pmd || pmd_none(READ_ONCE(*pmd)))
 			continue;
 		if (pmd_trans_huge(READ_ONCE(*pmd))) {
@@ -82,6 +90,54 @@ static void xpmem_clear_range(struct vm_area_struct *vma, unsigned long from,
 		}
 		apply_to_existing_page_range(mm, addr, next - addr,
 					     xpmem_clear_pte, vma);
+	}
+}
+
+struct xpmem_recall_ctx {
+	unsigned long first; /* exporter pages [first, last] */
+	unsigned long last;
+	bool cleared;
+};
+
+/* Clear what one attachment VMA maps of the recalled pages. */
+static void xpmem_recall_vma(struct vm_area_struct *vma,
+			     struct xpmem_recall_ctx *rc)
+{
+	unsigned long vfirst = vma->vm_pgoff;
+	unsigned long vlast = vfirst + vma_pages(vma) - 1;
+	unsigned long from, to;
+
+	from = vma->vm_start + ((max(rc->first, vfirst) - vfirst) << PAGE_SHIFT);
+	to = vma->vm_start + ((min(rc->last, vlast) - vfirst + 1) << PAGE_SHIFT);
+	xpmem_clear_range(vma, from, to);
+	atomic64_inc(&((struct xpmem_attachment *)vma->vm_private_data)->recalls);
+	rc->cleared = true;
+}
+
+/*
+ * Visit the VMAs of the subtree at node whose file pages overlap the recall.
+ * i_mmap is an interval tree: ordered by vm_pgoff, each node augmented with
+ * the largest last page of its subtree (shared.rb_subtree_last). The kernel's
+ * iterators over it are not exported, so this prunes by the same two facts:
+ * a subtree ending before first holds nothing, and nothing right of a VMA
+ * starting after last overlaps. Cost: O(log n) per VMA visited, and the depth
+ * of an rbtree (well under 64) bounds the recursion.
+ */
+static void xpmem_recall_subtree(struct rb_node *node,
+				 struct xpmem_recall_ctx *rc)
+{
+	while (node) {
+		struct vm_area_struct *vma =
+			rb_entry(node, struct vm_area_struct, shared.rb);
+
+		if (vma->shared.rb_subtree_last < rc->first)
+			return;
+		xpmem_recall_subtree(node->rb_left, rc);
+		if (vma->vm_pgoff > rc->last)
+			return;
+		if (vma->vm_pgoff + vma_pages(vma) - 1 >= rc->first)
+			xpmem_recall_vma(vma, rc);
+		node = node->rb_right;
 	}
 }
 
@@ -105,28 +161,15 @@ static void xpmem_unmap_attachers(struct xpmem_segment *seg,
 				  unsigned long start, unsigned long end)
 {
 	struct address_space *mapping = seg->inode->i_mapping;
-	unsigned long first = start >> PAGE_SHIFT, last = (end - 1) >> PAGE_SHIFT;
-	struct rb_node *node;
-	bool cleared = false;
+	struct xpmem_recall_ctx rc = {
+		.first = start >> PAGE_SHIFT,
+		.last = (end - 1) >> PAGE_SHIFT,
+	};
 
 	i_mmap_lock_read(mapping);
-	for (node = rb_first_cached(&mapping->i_mmap); node; node = rb_next(node)) {
-		struct vm_area_struct *vma =
-			rb_entry(node, struct vm_area_struct, shared.rb);
-		unsigned long vfirst = vma->vm_pgoff;
-		unsigned long vlast = vfirst + vma_pages(vma) - 1;
-		unsigned long from, to;
-
-		if (vlast < first || vfirst > last)
-			continue;
-		from = vma->vm_start + ((max(first, vfirst) - vfirst) << PAGE_SHIFT);
-		to = vma->vm_start + ((min(last, vlast) - vfirst + 1) << PAGE_SHIFT);
-		xpmem_clear_range(vma, from, to);
-		atomic64_inc(&((struct xpmem_attachment *)vma->vm_private_data)->recalls);
-		cleared = true;
-	}
+	xpmem_recall_subtree(mapping->i_mmap.rb_root.rb_node, &rc);
 	i_mmap_unlock_read(mapping);
-	if (cleared) {
+	if (rc.cleared) {
 		on_each_cpu(xpmem_flush_tlb_cpu, NULL, 1);
 		atomic64_inc(&seg->recalls);
 		xpmem_stat_inc(recalls);
@@ -168,6 +211,57 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 const struct mmu_interval_notifier_ops xpmem_segment_notifier_ops = {
 	.invalidate = xpmem_invalidate,
 };
+
+static int xpmem_count_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	u64 *n4k = data;
+
+	if (pte_present(ptep_get(pte)))
+		(*n4k)++;
+	return 0;
+}
+
+/*
+ * For queries: count the entries that attacher VMAs of the segment have now,
+ * in total and into each attachment's query_4k/query_2m. The i_mmap lock keeps
+ * the page tables alive, as for a recall. Caller holds xpmem_all_lock.
+ */
+void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m)
+{
+	struct address_space *mapping = seg->inode->i_mapping;
+	struct rb_node *node;
+
+	i_mmap_lock_read(mapping);
+	for (node = rb_first_cached(&mapping->i_mmap); node; node = rb_next(node)) {
+		struct vm_area_struct *vma =
+			rb_entry(node, struct vm_area_struct, shared.rb);
+		struct xpmem_attachment *att = vma->vm_private_data;
+		unsigned long addr, next;
+		u64 v4k = 0, v2m = 0;
+
+		for (addr = vma->vm_start; addr < vma->vm_end; addr = next) {
+			pmd_t *pmd = xpmem_find_pmd(vma->vm_mm, addr,
+						    vma->vm_end, &next);
+			pmd_t val;
+
+			val = pmd ? READ_ONCE(*pmd) : __pmd(0);
+			if (pmd_none(val))
+				continue;
+			if (pmd_trans_huge(val))
+				v2m++;
+			else
+				apply_to_existing_page_range(vma->vm_mm, addr,
+							     next - addr,
+							     xpmem_count_pte,
+							     &v4k);
+		}
+		att->query_4k += v4k;
+		att->query_2m += v2m;
+		*n4k += v4k;
+		*n2m += v2m;
+	}
+	i_mmap_unlock_read(mapping);
+}
 
 /* Segment removed or its exporter gone: no attacher may keep a PTE. */
 void xpmem_recall_segment(struct xpmem_segment *seg)
@@ -388,11 +482,12 @@ static vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
 				      struct mm_struct *mm, unsigned long start,
 				      unsigned long end)
 {
+	unsigned long next;
 	vm_fault_t ret = 0;
 	pmd_t *pmd;
 
 	mutex_lock(&att->table_lock);
-	pmd = xpmem_find_pmd(mm, start);
+	pmd = xpmem_find_pmd(mm, start, end, &next);
 	if (pmd && pmd_trans_huge(READ_ONCE(*pmd)))
 		ret = VM_FAULT_NOPAGE;
 	else if (apply_to_page_range(mm, start, end - start, xpmem_pte_noop,

@@ -2,8 +2,8 @@
 /*
  * populate: attach N MiB and touch every page, with a source made of 4 KiB pages and
  * one backed by transparent huge pages, against a local first touch of as much
- * memory. Also with XPMEM_ATTACH_PREFAULT, and with each module parameter that
- * changes the fault path (fault_around, huge_mappings) set to its "off" value.
+ * memory. Also with XPMEM_ATTACH_PREFAULT, and with fault_around=1, which turns
+ * the fault path into single 4 KiB page faults (no fault-around, no 2 MiB entries).
  */
 #include "bench.h"
 
@@ -23,7 +23,6 @@ static const struct {
 	const char *meaning;
 } knobs[] = {
 	{ "fault_around", "1", "single-page faults" },
-	{ "huge_mappings", "N", "no huge attacher mappings" },
 };
 
 struct pop_case {

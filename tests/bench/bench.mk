@@ -1,12 +1,12 @@
 # Benchmarks (tests/bench/).
 #
 #   $(BUILD)/tests/xpmem-bench   the benchmark program (run in a guest as root, module loaded)
-#   make bench                   boots the Debian 6.1 guest, runs every benchmark there,
+#   make bench                   boots the Debian 6.12 guest, runs every benchmark there,
 #                                copies the JSON back to $(BUILD)/bench/ and draws
 #                                $(BUILD)/bench/*.png on the host (tests/bench/run-bench.sh)
 #
 # Knobs: BENCH_ARGS (passed to xpmem-bench, e.g. "--quick" or "copy recall"),
-# XPMEM_BENCH_KERNEL (6.1 or 6.12, default 6.1), XPMEM_BENCH_KO (a prebuilt xpmem.ko).
+# XPMEM_BENCH_KERNEL (6.1 or 6.12, default 6.12), XPMEM_BENCH_KO (a prebuilt xpmem.ko).
 
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_OBJS := $(patsubst tests/bench/%.c,$(BUILD)/tests/bench/%.o,$(BENCH_SRCS))

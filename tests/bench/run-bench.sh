@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make bench: build the benchmarks and the module, boot a Debian guest (6.1 unless
-# XPMEM_BENCH_KERNEL=6.12), run xpmem-bench there, bring its JSON back through the
-# guest's /xpmem-out and draw the plots on the host. Results in $BUILD/bench/:
+# make bench: build the benchmarks and the module, boot a Debian guest (6.12, the
+# kernel with 2 MiB attacher mappings, unless XPMEM_BENCH_KERNEL=6.1), run
+# xpmem-bench there, bring its JSON back through the guest's /xpmem-out and draw
+# the plots on the host. Results in $BUILD/bench/:
 #   bench.json   the figures            bench.txt   the tables (the guest's output)
 #   *.png        bandwidth, populate, recall, attach and teardown plots
 # BENCH_ARGS is passed to xpmem-bench (e.g. "--quick", or "copy recall");
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 LAB=tests/lab
 BUILD=${BUILD:-build}
-KERNEL=${XPMEM_BENCH_KERNEL:-6.1}
+KERNEL=${XPMEM_BENCH_KERNEL:-6.12}
 OUT=$BUILD/bench
 
 bash $LAB/install-deps.sh
