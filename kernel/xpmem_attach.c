@@ -177,16 +177,22 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 	atomic_inc(&seg->nr_attachments);
 	xpmem_stat_inc(attachments_live);
 
-	ihold(seg->inode);
-	__module_get(THIS_MODULE); /* dropped by fput of the file */
-	file = alloc_file_pseudo(seg->inode, xpmem_mnt, "xpmem",
-				 att->writable ? O_RDWR : O_RDONLY,
-				 &xpmem_att_fops);
-	if (IS_ERR(file)) {
-		iput(seg->inode);
-		module_put(THIS_MODULE);
-		ret = PTR_ERR(file);
-		goto out_att;
+	mutex_lock(&ap->file_lock);
+	file = ap->file;
+	if (!file) {
+		ihold(seg->inode);
+		__module_get(THIS_MODULE); /* dropped by the last fput */
+		file = alloc_file_pseudo(seg->inode, xpmem_mnt, "xpmem",
+					 ap->writable ? O_RDWR : O_RDONLY,
+					 &xpmem_att_fops);
+		if (IS_ERR(file)) {
+			mutex_unlock(&ap->file_lock);
+			iput(seg->inode);
+			module_put(THIS_MODULE);
+			ret = PTR_ERR(file);
+			goto out_att;
+		}
+		ap->file = file;
 	}
 	file->private_data = att;
 
@@ -195,7 +201,7 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 	addr = vm_mmap(file, *vaddr, size, prot, mmap_flags,
 		       seg->start + offset);
 	file->private_data = NULL;
-	fput(file);
+	mutex_unlock(&ap->file_lock);
 	if (IS_ERR_VALUE(addr)) {
 		ret = (int)addr;
 		goto out_att;

@@ -95,6 +95,14 @@ struct xpmem_access {
 	kuid_t uid;
 	bool writable;
 	bool released;
+	/*
+	 * The pseudo file that every attachment made with this permit maps (one
+	 * file per attachment would double the objects an exiting attacher frees).
+	 * file_lock also hands the attachment being mapped to ->mmap through
+	 * file->private_data.
+	 */
+	struct mutex file_lock;
+	struct file *file;
 };
 
 struct xpmem_attachment {

@@ -15,6 +15,7 @@
  * the few instructions of the install are serialised.
  */
 #include <linux/hmm.h>
+#include <linux/interval_tree_generic.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/mm.h>
@@ -93,53 +94,23 @@ static void xpmem_clear_range(struct vm_area_struct *vma, unsigned long from,
 	}
 }
 
-struct xpmem_recall_ctx {
-	unsigned long first; /* exporter pages [first, last] */
-	unsigned long last;
-	bool cleared;
-};
-
-/* Clear what one attachment VMA maps of the recalled pages. */
-static void xpmem_recall_vma(struct vm_area_struct *vma,
-			     struct xpmem_recall_ctx *rc)
+static unsigned long xpmem_vma_first_pgoff(struct vm_area_struct *vma)
 {
-	unsigned long vfirst = vma->vm_pgoff;
-	unsigned long vlast = vfirst + vma_pages(vma) - 1;
-	unsigned long from, to;
+	return vma->vm_pgoff;
+}
 
-	from = vma->vm_start + ((max(rc->first, vfirst) - vfirst) << PAGE_SHIFT);
-	to = vma->vm_start + ((min(rc->last, vlast) - vfirst + 1) << PAGE_SHIFT);
-	xpmem_clear_range(vma, from, to);
-	atomic64_inc(&((struct xpmem_attachment *)vma->vm_private_data)->recalls);
-	rc->cleared = true;
+static unsigned long xpmem_vma_last_pgoff(struct vm_area_struct *vma)
+{
+	return vma->vm_pgoff + vma_pages(vma) - 1;
 }
 
 /*
- * Visit the VMAs of the subtree at node whose file pages overlap the recall.
- * i_mmap is an interval tree: ordered by vm_pgoff, each node augmented with
- * the largest last page of its subtree (shared.rb_subtree_last). The kernel's
- * iterators over it are not exported, so this prunes by the same two facts:
- * a subtree ending before first holds nothing, and nothing right of a VMA
- * starting after last overlaps. Cost: O(log n) per VMA visited, and the depth
- * of an rbtree (well under 64) bounds the recursion.
+ * Lookups in a mapping's i_mmap interval tree (the core mm's own iterators
+ * over it are not exported); only the iterators are used, never an update.
  */
-static void xpmem_recall_subtree(struct rb_node *node,
-				 struct xpmem_recall_ctx *rc)
-{
-	while (node) {
-		struct vm_area_struct *vma =
-			rb_entry(node, struct vm_area_struct, shared.rb);
-
-		if (vma->shared.rb_subtree_last < rc->first)
-			return;
-		xpmem_recall_subtree(node->rb_left, rc);
-		if (vma->vm_pgoff > rc->last)
-			return;
-		if (vma->vm_pgoff + vma_pages(vma) - 1 >= rc->first)
-			xpmem_recall_vma(vma, rc);
-		node = node->rb_right;
-	}
-}
+INTERVAL_TREE_DEFINE(struct vm_area_struct, shared.rb, unsigned long,
+		     shared.rb_subtree_last, xpmem_vma_first_pgoff,
+		     xpmem_vma_last_pgoff, static inline, xpmem_i_mmap)
 
 static void xpmem_flush_tlb_cpu(void *unused)
 {
@@ -161,15 +132,26 @@ static void xpmem_unmap_attachers(struct xpmem_segment *seg,
 				  unsigned long start, unsigned long end)
 {
 	struct address_space *mapping = seg->inode->i_mapping;
-	struct xpmem_recall_ctx rc = {
-		.first = start >> PAGE_SHIFT,
-		.last = (end - 1) >> PAGE_SHIFT,
-	};
+	unsigned long first = start >> PAGE_SHIFT, last = (end - 1) >> PAGE_SHIFT;
+	struct vm_area_struct *vma;
+	bool cleared = false;
 
 	i_mmap_lock_read(mapping);
-	xpmem_recall_subtree(mapping->i_mmap.rb_root.rb_node, &rc);
+	for (vma = xpmem_i_mmap_iter_first(&mapping->i_mmap, first, last); vma;
+	     vma = xpmem_i_mmap_iter_next(vma, first, last)) {
+		unsigned long vfirst = vma->vm_pgoff;
+		unsigned long from, to;
+
+		from = vma->vm_start + ((max(first, vfirst) - vfirst) << PAGE_SHIFT);
+		to = vma->vm_start +
+		     ((min(last, xpmem_vma_last_pgoff(vma)) - vfirst + 1)
+		      << PAGE_SHIFT);
+		xpmem_clear_range(vma, from, to);
+		atomic64_inc(&((struct xpmem_attachment *)vma->vm_private_data)->recalls);
+		cleared = true;
+	}
 	i_mmap_unlock_read(mapping);
-	if (rc.cleared) {
+	if (cleared) {
 		on_each_cpu(xpmem_flush_tlb_cpu, NULL, 1);
 		atomic64_inc(&seg->recalls);
 		xpmem_stat_inc(recalls);

@@ -4,6 +4,7 @@
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/file.h>
 #include <linux/ipc_namespace.h>
 #include <linux/module.h>
 #include <linux/nsproxy.h>
@@ -350,6 +351,8 @@ void xpmem_access_put(struct xpmem_access *ap)
 		mutex_unlock(&xpmem_all_lock);
 	}
 	atomic_dec(&ap->seg->nr_accesses);
+	if (ap->file)
+		fput(ap->file);
 	put_pid(ap->pid);
 	xpmem_segment_put(ap->seg);
 	xpmem_stat_dec(accesses_live);
@@ -382,6 +385,7 @@ int xpmem_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
 	ap->pid = get_task_pid(current, PIDTYPE_TGID);
 	ap->uid = current_euid();
 	ap->writable = flags == XPMEM_IOCTL_RDWR;
+	mutex_init(&ap->file_lock);
 	INIT_LIST_HEAD(&ap->all_node);
 	atomic_inc(&seg->nr_accesses);
 	xpmem_stat_inc(accesses_live);
