@@ -2,8 +2,9 @@
 /*
  * xpmem-fuzz: random sequences of /dev/xpmem requests from several processes (some
  * running as a second uid, one in its own user + IPC namespace), two threads each,
- * with hostile arguments: every command 0..8 and the attach extension, unknown and
- * re-encoded command numbers, bad argument pointers (NULL, unmapped, PROT_NONE,
+ * with hostile arguments: every command 0..8, the attach extension and the query
+ * command (XPMEM_CMD_QUERY), unknown and re-encoded command numbers, bad argument
+ * pointers (NULL, unmapped, PROT_NONE,
  * read-only so the write-back fails, straddling the end of a mapping, kernel and
  * non-canonical addresses, pointers into attachments), boundary field values, ids of
  * other processes and removed ids, fixed addresses over existing mappings, detach of
@@ -16,6 +17,10 @@
  * workers /proc/thread-self/fail-nth (fail exactly the Nth allocation of the next
  * call). Settings are restored at the end.
  *
+ * Writes through attachments (touches, arguments placed in them) stay within the
+ * exporter's export area (W.exp): segments may reach past it (up to the end of the
+ * address space), where the exporter has its TLS, libc data and the shared state.
+ *
  * Checks: an oracle on the results the interface defines (argument validation,
  * ENOENT/EACCES on unknown/foreign ids, success on own live objects, ENOTTY for
  * unknown commands, returned ids and addresses in range, read-only attachments
@@ -23,8 +28,16 @@
  * workers must not die; after all exit, the live counters of /proc/xpmem/stats must
  * be back where they were and makes/removes, gets/releases must balance.
  *
+ * Fault injection artifacts kept out of the results: everything the kernel writes
+ * into (argument scratch, query buffers, signal stacks, wait statuses) is MAP_SHARED
+ * and populated (a COW fault after fork could fail: spurious EFAULT or SIGSEGV),
+ * the program is mlock()ed (a page-in from the root file system could fail: SIGBUS),
+ * glibc's rseq is off (the kernel's update of it could fail: SIGSEGV), and
+ * mappings created at kernel-chosen addresses never race with our own MAP_FIXED
+ * (a failed MAP_FIXED leaves a hole).
+ *
  * Usage: xpmem-fuzz [--duration S] [--seed N] [--workers N] [--uid U]
- *        [--fault-prob P] [--no-faults] [--fail-verbose N] [--max-print N]
+ *        [--fault-prob P] [--no-faults] [--fail-verbose N] [--max-print N] [--futex]
  * Exit status: 0 clean, 1 failures, 2 usage or environment.
  */
 #include <errno.h>
@@ -44,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -62,6 +76,8 @@
 #define NLIST 24
 #define EXP_PAGES 128
 #define RO_PAGES 8
+#define ALTSTACK_SIZE (64 * 1024)
+#define QBUF_SIZE (64 * 1024)
 #define MAX_WORKERS 16
 #define ID_LIMIT (1LL << 52)
 #define EXIT_CRASH 70
@@ -77,14 +93,15 @@ enum cls {
 	K_VERSION, K_MAKE, K_REMOVE, K_GET, K_RELEASE, K_ATTACH, K_DETACH, K_FORK_BEGIN, K_FORK_END,
 	K_ATTACH_EXT, K_X_UNKNOWN, K_FOREIGN, K_TOUCH, K_MADVISE, K_MPROTECT, K_MREMAP, K_MUNMAP,
 	K_MLOCK, K_MSYNC, K_MINCORE, K_VM_READV, K_PROC_MEM, K_MAP_FILES, K_DEV_MMAP, K_DEV_RW,
-	K_FORK_PROBE, K_EXP_MM, K_COUNT
+	K_FORK_PROBE, K_EXP_MM, K_QUERY, K_FUTEX, K_COUNT
 };
 static const char *const cls_name[K_COUNT] = {
 	"VERSION", "MAKE", "REMOVE", "GET", "RELEASE", "ATTACH", "DETACH", "FORK_BEGIN", "FORK_END",
 	"ATTACH_EXT", "unknown 'x' cmd", "foreign cmd", "touch attachment", "madvise(att)",
 	"mprotect(att)", "mremap(att)", "munmap(att part)", "mlock(att)", "msync(att)",
 	"mincore(att)", "process_vm_readv(att)", "/proc/self/mem(att)", "map_files(att)",
-	"mmap(/dev/xpmem)", "read/write(/dev/xpmem)", "fork probe(att)", "exporter mm ops",
+	"mmap(/dev/xpmem)", "read/write(/dev/xpmem)", "fork probe(att)", "exporter mm ops", "QUERY",
+	"futex op(att)",
 };
 #define NOUT 140
 #define OUT_OTHER 134
@@ -122,10 +139,18 @@ static const char *const cnt_desc[] = {
 };
 #define C_FIRST_FAIL C_f_oracle
 
+/*
+ * A pooled id, published with a per-slot sequence count (odd while a writer fills
+ * it): two writers can land on one slot (the index wraps), and a reader must never
+ * combine the id of one entry with the owner or size of another.
+ */
 struct pent {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t rw; /* apids: a read-write permit */
 	_Atomic int64_t id;
 	_Atomic uint64_t size; /* segment size (segids and apids) */
-	_Atomic int32_t pid;
+	_Atomic uint64_t safe; /* bytes from the segment start that are the exporter's W.exp */
+	_Atomic uint64_t owner; /* address-space token (mm_token) of the process holding it */
 };
 
 struct shared {
@@ -134,7 +159,11 @@ struct shared {
 	_Atomic uint64_t c[C_COUNT];
 	_Atomic uint64_t out[K_COUNT][NOUT];
 	_Atomic uint32_t nsegs, naps;
+	_Atomic uint64_t next_token;
 	struct pent segs[POOL], aps[POOL];
+	/* The last unexpected fault of a worker (its stderr may fail under injection). */
+	_Atomic int32_t crash_pid, crash_sig, crash_code, crash_region;
+	_Atomic uint64_t crash_addr;
 };
 
 static struct shared *S;
@@ -145,6 +174,7 @@ static struct {
 	uint64_t seed;
 	bool faults; /* fault injection configured */
 	bool want_faults;
+	bool futex; /* futex ops on attachments (off: they can deadlock the module, see --help) */
 } cfg = { .duration = 25, .nworkers = 4, .fault_prob = 3, .fail_verbose = 1, .max_print = 30,
 	  .uid = 65534, .want_faults = true };
 
@@ -247,25 +277,35 @@ static void record(enum cls k, long ret, int err)
 
 /* ------------------------------------------------------------------ per-process state */
 
+/*
+ * safe: how many bytes from the segment's start lie in its exporter's W.exp. Only
+ * those may be written through an attachment: beyond W.exp the exporter has its
+ * TLS/TCB (stack guard, errno), libc data and the shared struct shared right above,
+ * and a write there corrupts the fuzzer, not the module.
+ */
 struct fseg {
 	int64_t id;
 	uint64_t size;
+	uint64_t safe;
 	unsigned mode;
 };
 
 struct fap {
 	int64_t id;
 	uint64_t segsize; /* 0: unknown */
+	uint64_t safe;
 	bool rw;
 };
 
 struct fatt {
 	char *addr;
 	size_t len;
+	size_t safe; /* the first safe bytes map the exporter's W.exp: writable by us */
 	bool writable;
 	int prot; /* as last set by us */
 	bool frag; /* partly unmapped by us: no touching */
 	char *any; /* an address known to be inside */
+	char hist[96]; /* how it was made and what was done to it, for failure messages */
 };
 
 struct fth {
@@ -286,6 +326,7 @@ struct fth {
 	char *rw_alias, *ro_alias; /* one memfd page mapped twice */
 	char *altstack;
 	int *kbuf; /* wait statuses (shared memory, see worker_main) */
+	char *qbuf; /* QUERY records (shared memory) */
 	pthread_t th;
 };
 
@@ -301,11 +342,56 @@ static struct {
 	int64_t end_ms;
 	bool th1;
 	atomic_bool th1_done;
+	/*
+	 * Exclusive while the exported region may have a hole (a failed MAP_FIXED
+	 * unmaps the old range first), shared by every call that lets the kernel pick
+	 * an address: nothing may be placed in the hole and then replaced by us.
+	 */
+	pthread_rwlock_t va_lock;
+	bool in_child; /* a forked child: single-threaded, the lock state is not ours */
+	/*
+	 * Which address space this is. The module ties segments and permits to the
+	 * caller's mm, not to a pid: threads and CLONE_VM children (vfork, posix_spawn)
+	 * share it, fork gives a new one (new token, see new_mm_token), exec too (the
+	 * new image never touches the pools). A pid would also be reused.
+	 */
+	uint64_t mm_token;
 	struct fth th[2];
 } W;
 
 static _Thread_local sigjmp_buf *t_env;
 static _Thread_local volatile sig_atomic_t t_armed;
+
+/* Which of the worker's own regions contains p (for crash reports); async-signal-safe. */
+static int region_of(const void *p)
+{
+	const char *c = p;
+
+#define IN(base, len) ((base) && c >= (const char *)(base) && c < (const char *)(base) + (len))
+	if (IN(W.exp, EXP_PAGES * PAGE))
+		return 1;
+	if (IN(W.rop, RO_PAGES * PAGE))
+		return 2;
+	if (IN(W.nonep, PAGE))
+		return 3;
+	for (int i = 0; i < 2; i++) {
+		struct fth *t = &W.th[i];
+
+		if (IN(t->scratch, 2 * PAGE))
+			return 10 + i;
+		if (IN(t->altstack, ALTSTACK_SIZE + PAGE))
+			return 20 + i;
+		if (IN(t->qbuf, QBUF_SIZE + PAGE))
+			return 30 + i;
+		if (IN(t->rw_alias, PAGE) || IN(t->ro_alias, PAGE))
+			return 40 + i;
+		for (int j = 0; j < t->natt; j++)
+			if (IN(t->att[j].addr, t->att[j].len))
+				return 50 + i;
+	}
+#undef IN
+	return 0;
+}
 
 /* Async-signal-safe "<text><hex>" appender. */
 static size_t put_hex(char *buf, size_t n, const char *text, uint64_t v)
@@ -330,6 +416,11 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 		t_armed = 0;
 		siglongjmp(*t_env, sig);
 	}
+	atomic_store(&S->crash_sig, sig);
+	atomic_store(&S->crash_code, si->si_code);
+	atomic_store(&S->crash_addr, (uint64_t)(uintptr_t)si->si_addr);
+	atomic_store(&S->crash_region, region_of(si->si_addr));
+	atomic_store(&S->crash_pid, getpid());
 	n = put_hex(buf, n, "xpmem-fuzz: unexpected fault outside a guarded access: signal ", (uint64_t)sig);
 	n = put_hex(buf, n, " code ", (uint64_t)(unsigned)si->si_code);
 	n = put_hex(buf, n, " address ", (uint64_t)(uintptr_t)si->si_addr);
@@ -357,7 +448,6 @@ static void install_fault_handler(void)
 	sigaction(SIGSEGV, &sa, NULL);
 }
 
-#define ALTSTACK_SIZE (64 * 1024)
 
 /* The calling thread's signal stack, and its normal stack pre-faulted too. */
 static void __attribute__((noinline)) prepare_stacks(char *alt, size_t prefault)
@@ -390,35 +480,69 @@ static int __attribute__((noinline)) guarded_copy(volatile char *dst, const vola
 
 /* ------------------------------------------------------------------ shared id pools */
 
-static void pool_add(struct pent *pool, _Atomic uint32_t *n, int64_t id, uint64_t size)
+/* pthread_atfork child handler: a forked child has an address space of its own. */
+static void new_mm_token(void)
 {
-	uint32_t i = atomic_fetch_add(n, 1) % POOL;
-
-	atomic_store(&pool[i].id, 0);
-	atomic_store(&pool[i].size, size);
-	atomic_store(&pool[i].pid, getpid());
-	atomic_store(&pool[i].id, id);
+	W.mm_token = atomic_fetch_add(&S->next_token, 1) + 1;
 }
 
-/* A pooled id; *own set if it belongs to this process (another of its threads). */
-static int64_t pool_pick(struct rng *r, struct pent *pool, _Atomic uint32_t *n, uint64_t *size, bool *own)
+/* Bytes of [vaddr, vaddr + size) from vaddr on that lie in our W.exp. */
+static uint64_t exp_safe(uint64_t vaddr, uint64_t size)
 {
-	uint32_t have = atomic_load(n);
+	uint64_t lo = (uintptr_t)W.exp, hi = lo + EXP_PAGES * PAGE;
+
+	if (!W.exp || vaddr < lo || vaddr >= hi)
+		return 0;
+	return size < hi - vaddr ? size : hi - vaddr;
+}
+
+struct pick {
+	int64_t id; /* 0: nothing (empty pool, or the slot was being rewritten) */
+	uint64_t size, safe;
+	bool own, rw;
+};
+
+static void pool_add(struct pent *pool, _Atomic uint32_t *n, int64_t id, uint64_t size, uint64_t safe, bool rw)
+{
+	/* A slot held by another writer (or by one that died mid-write) is skipped. */
+	for (int tries = 0; tries < 4; tries++) {
+		struct pent *e = &pool[atomic_fetch_add(n, 1) % POOL];
+		uint32_t seq = atomic_load(&e->seq);
+
+		if ((seq & 1) || !atomic_compare_exchange_strong(&e->seq, &seq, seq + 1))
+			continue;
+		atomic_store_explicit(&e->id, id, memory_order_relaxed);
+		atomic_store_explicit(&e->size, size, memory_order_relaxed);
+		atomic_store_explicit(&e->safe, safe, memory_order_relaxed);
+		atomic_store_explicit(&e->owner, W.mm_token, memory_order_relaxed);
+		atomic_store_explicit(&e->rw, rw, memory_order_relaxed);
+		atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
+		return;
+	}
+}
+
+/* A pooled id, consistent with its fields; own if it belongs to this address space. */
+static struct pick pool_pick(struct rng *r, struct pent *pool, _Atomic uint32_t *n)
+{
+	uint32_t have = atomic_load(n), seq;
+	struct pick k = { 0 };
 	struct pent *e;
-	int64_t id;
 
 	if (!have)
-		return 0;
+		return k;
 	e = &pool[rnd(r, have < POOL ? have : POOL)];
-	id = atomic_load(&e->id);
-	*size = atomic_load(&e->size);
-	*own = atomic_load(&e->pid) == getpid();
-	/* Rewritten meanwhile (id cleared first, set last): id and size may not match. */
-	if (atomic_load(&e->id) != id) {
-		*size = 0;
-		return 0;
-	}
-	return id;
+	seq = atomic_load_explicit(&e->seq, memory_order_acquire);
+	if (seq & 1)
+		return k;
+	k.id = atomic_load_explicit(&e->id, memory_order_relaxed);
+	k.size = atomic_load_explicit(&e->size, memory_order_relaxed);
+	k.safe = atomic_load_explicit(&e->safe, memory_order_relaxed);
+	k.own = atomic_load_explicit(&e->owner, memory_order_relaxed) == W.mm_token;
+	k.rw = atomic_load_explicit(&e->rw, memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq)
+		return (struct pick){ 0 };
+	return k;
 }
 
 static int64_t garbage_id(struct rng *r)
@@ -428,6 +552,18 @@ static int64_t garbage_id(struct rng *r)
 	if (rnd(r, 2))
 		return fixed[rnd(r, sizeof(fixed) / sizeof(fixed[0]))];
 	return (int64_t)(rnd64(r) & (rnd(r, 2) ? (uint64_t)(ID_LIMIT - 1) : UINT64_MAX));
+}
+
+static void va_shared(void)
+{
+	if (!W.in_child)
+		pthread_rwlock_rdlock(&W.va_lock);
+}
+
+static void va_unlock(void)
+{
+	if (!W.in_child)
+		pthread_rwlock_unlock(&W.va_lock);
 }
 
 /* ------------------------------------------------------------------ argument pointers */
@@ -491,7 +627,8 @@ static void *place(struct fth *t, int *k, const void *src, size_t len)
 	case AP_ATTACH: {
 		struct fatt *a = &t->att[rnd(&t->rng, (uint32_t)t->natt)];
 
-		if (!a->frag && a->len >= len && guarded_copy(a->addr, src, len) == 0)
+		/* Only where the exporter has its W.exp: the kernel writes back there too. */
+		if (!a->frag && a->safe >= len && guarded_copy(a->addr, src, len) == 0)
 			return a->addr;
 		*k = AP_OK;
 		memcpy(t->scratch, src, len);
@@ -681,9 +818,9 @@ static void do_make(struct fth *t)
 				(uint64_t)back.segid);
 			return;
 		}
-		pool_add(S->segs, &S->nsegs, back.segid, sz);
+		pool_add(S->segs, &S->nsegs, back.segid, sz, exp_safe(c.vaddr, sz), false);
 		if (t->nseg < NLIST)
-			t->seg[t->nseg++] = (struct fseg){ back.segid, sz, (unsigned)c.permit_value };
+			t->seg[t->nseg++] = (struct fseg){ back.segid, sz, exp_safe(c.vaddr, sz), (unsigned)c.permit_value };
 		else
 			ioctl(W.fd, XPMEM_CMD_REMOVE, &back.segid); /* list full: drop it now */
 	}
@@ -722,13 +859,12 @@ static void do_remove_release(struct fth *t, bool seg)
 	} else if (how < 55 && *ndead) {
 		id = dead[rnd(r, (uint32_t)*ndead)];
 	} else if (how < 80) {
-		uint64_t size;
-		bool own;
+		struct pick pp = seg ? pool_pick(r, S->segs, &S->nsegs) : pool_pick(r, S->aps, &S->naps);
 
-		id = seg ? pool_pick(r, S->segs, &S->nsegs, &size, &own) : pool_pick(r, S->aps, &S->naps, &size, &own);
-		if (own)
+		id = pp.id;
+		if (pp.own)
 			id = garbage_id(r); /* another thread's: leave it alone */
-		else
+		else if (id)
 			w = WANT(WBIT(ENOENT) | WBIT(EACCES));
 	} else {
 		id = garbage_id(r);
@@ -761,10 +897,9 @@ static void do_get(struct fth *t)
 	struct rng *r = &t->rng;
 	struct xpmem_cmd_get c = { 0 };
 	unsigned how = rnd(r, 100);
-	uint64_t size = 0;
+	uint64_t size = 0, safe = 0;
 	struct want w = WANT(WBIT(ENOENT));
 	int k = pick_apk(t), err, own_i = -1;
-	bool own = false;
 	void *p;
 	long ret;
 
@@ -772,8 +907,13 @@ static void do_get(struct fth *t)
 		own_i = (int)rnd(r, (uint32_t)t->nseg);
 		c.segid = t->seg[own_i].id;
 		size = t->seg[own_i].size;
+		safe = t->seg[own_i].safe;
 	} else if (how < 70) {
-		c.segid = pool_pick(r, S->segs, &S->nsegs, &size, &own);
+		struct pick pp = pool_pick(r, S->segs, &S->nsegs);
+
+		c.segid = pp.id;
+		size = pp.size;
+		safe = pp.safe;
 		w = WANT(1 | WBIT(ENOENT) | WBIT(EACCES));
 	} else if (how < 80 && t->nsegdead) {
 		c.segid = t->segdead[rnd(r, (uint32_t)t->nsegdead)];
@@ -814,9 +954,9 @@ static void do_get(struct fth *t)
 			failure(C_f_oracle, "GET returned apid %#" PRIx64, (uint64_t)back.apid);
 			return;
 		}
-		pool_add(S->aps, &S->naps, back.apid, size);
+		pool_add(S->aps, &S->naps, back.apid, size, safe, c.flags == XPMEM_IOCTL_RDWR);
 		if (t->nap < NLIST)
-			t->ap[t->nap++] = (struct fap){ back.apid, size, c.flags == XPMEM_IOCTL_RDWR };
+			t->ap[t->nap++] = (struct fap){ back.apid, size, safe, c.flags == XPMEM_IOCTL_RDWR };
 		else
 			ioctl(W.fd, XPMEM_CMD_RELEASE, &back.apid);
 	}
@@ -833,20 +973,54 @@ static uint64_t free_spot(size_t len)
 	return ((uintptr_t)p + (2UL << 20)) & ~((2UL << 20) - 1);
 }
 
+/*
+ * An extension argument longer than the fuzzer's buffer (argsz up to 4 GiB): the
+ * module reads it to the end and wants zeros after its own struct
+ * (copy_struct_from_user). What follows the struct is made known: zeros up to the
+ * end of its page, sometimes one non-zero byte within argsz.
+ */
+enum tail { TAIL_NONE, TAIL_ZERO, TAIL_NONZERO, TAIL_FAULT, TAIL_UNKNOWN };
+
+static enum tail long_arg_tail(struct fth *t, int k, const void *p, size_t have, uint64_t argsz)
+{
+	char *base;
+	size_t pos, end;
+
+	if (k == AP_OK || k == AP_MISALIGNED) {
+		base = t->scratch; /* followed by its PROT_NONE guard page */
+		pos = (size_t)((const char *)p - t->scratch);
+	} else if (k == AP_RO) {
+		base = t->rw_alias; /* the page p (ro_alias) shows; whatever follows it */
+		pos = (size_t)((const char *)p - t->ro_alias);
+	} else {
+		return TAIL_NONE; /* faulting or attachment pointers: judged by the pointer kind */
+	}
+	memset(base + pos + have, 0, PAGE - pos - have);
+	end = argsz < PAGE - pos ? pos + (size_t)argsz : PAGE;
+	if (end > pos + have && rnd(&t->rng, 2)) {
+		base[pos + have + rnd(&t->rng, (uint32_t)(end - pos - have))] = (char)(1 + rnd(&t->rng, 255));
+		return TAIL_NONZERO;
+	}
+	if (pos + argsz <= PAGE)
+		return TAIL_ZERO;
+	return k == AP_RO ? TAIL_UNKNOWN : TAIL_FAULT;
+}
+
 static void do_attach(struct fth *t, bool ext)
 {
 	struct rng *r = &t->rng;
 	unsigned how = rnd(r, 100);
 	int64_t apid;
-	uint64_t segsize = 0, off, size, vaddr;
+	uint64_t segsize = 0, safe = 0, off, size, vaddr;
 	int k = pick_apk(t), err, flags = 0, own_i = -1;
-	bool fixed = false, occupied = false, lenient = false, rw = true;
+	bool fixed = false, occupied = false, sibling = false, rw = true;
 	struct want w = WANT(WBIT(ENOENT));
 	struct xpmem_cmd_attach c = { 0 };
 	struct xpmem_cmd_attach_ext x = { 0 };
 	uint32_t argsz = sizeof(x);
 	unsigned char big[96];
 	bool tail_nonzero = false;
+	enum tail long_tail = TAIL_NONE;
 	void *p;
 	long ret;
 
@@ -854,13 +1028,21 @@ static void do_attach(struct fth *t, bool ext)
 		own_i = (int)rnd(r, (uint32_t)t->nap);
 		apid = t->ap[own_i].id;
 		segsize = t->ap[own_i].segsize;
+		safe = t->ap[own_i].safe;
 		rw = t->ap[own_i].rw;
 	} else if (how < 80) {
-		bool own;
+		struct pick pp = pool_pick(r, S->aps, &S->naps);
 
-		apid = pool_pick(r, S->aps, &S->naps, &segsize, &own);
-		lenient = own; /* a sibling thread's permit: it may release it any time */
-		if (!own)
+		apid = pp.id;
+		segsize = pp.size;
+		safe = pp.safe;
+		rw = pp.rw;
+		/*
+		 * Our address space's (another thread's): ours to attach, but that thread
+		 * may release it at any time (ENOENT). Anyone else's: never ours.
+		 */
+		sibling = pp.own && apid > 0;
+		if (!pp.own)
 			w = WANT(WBIT(ENOENT) | WBIT(EACCES));
 	} else if (how < 85 && t->napdead) {
 		apid = t->apdead[rnd(r, (uint32_t)t->napdead)];
@@ -929,9 +1111,12 @@ static void do_attach(struct fth *t, bool ext)
 		memcpy(big, &x, sizeof(x));
 		if (tail_nonzero)
 			big[sizeof(x) + rnd(r, argsz - (uint32_t)sizeof(x))] = 1;
-		p = place(t, &k, big, argsz < 8 ? 8 : argsz <= sizeof(big) ? argsz : sizeof(x));
-		if (argsz > sizeof(big) && (k == AP_OK || k == AP_MISALIGNED))
-			memset((char *)p + sizeof(x), 0, 64); /* scratch tail; the rest is whatever */
+		if (argsz <= sizeof(big)) {
+			p = place(t, &k, big, argsz < 8 ? 8 : argsz);
+		} else {
+			p = place(t, &k, big, sizeof(x));
+			long_tail = long_arg_tail(t, k, p, sizeof(x), argsz);
+		}
 		ret = xioctl(t, K_ATTACH_EXT, XPMEM_CMD_ATTACH_EXT, p, &err);
 	} else {
 		c.apid = apid;
@@ -944,37 +1129,39 @@ static void do_attach(struct fth *t, bool ext)
 		ret = xioctl(t, K_ATTACH, XPMEM_CMD_ATTACH, p, &err);
 	}
 
-	/* What the interface allows. */
-	if (own_i >= 0 && segsize) {
+	/*
+	 * What the interface allows, in the module's order: the argument (EFAULT; for
+	 * the extension argsz, the tail, flags: EINVAL), apid <= 0 (ENOENT), the permit
+	 * (ENOENT, or EACCES if another address space's), the window (EINVAL), the
+	 * segment (ENOENT once removed), the mapping (EEXIST, ENOMEM, EPERM).
+	 */
+	if ((own_i >= 0 || sibling) && segsize) {
 		uint64_t al = page_align(size);
 		bool bad = (!ext && flags) || (int64_t)off < 0 || (off & (PAGE - 1)) || (vaddr & (PAGE - 1)) ||
 			   !size || size > segsize || off > segsize - page_align(size) || vaddr > task_size - al;
 
 		if (bad)
-			w = WANT(WBIT(EINVAL));
+			w = WANT(WBIT(EINVAL) | (sibling ? WBIT(ENOENT) : 0));
 		else
 			/* Its segment may be gone (ENOENT); a big window may not fit (ENOMEM). */
 			w = WANT(1 | WBIT(ENOENT) | WBIT(ENOMEM) | (fixed ? WBIT(EEXIST) : 0) |
 				 (vaddr && vaddr < mmap_min ? WBIT(EPERM) | WBIT(EACCES) : 0));
 		if (occupied && !bad)
 			w = WANT(WBIT(EEXIST) | WBIT(ENOENT));
-	} else if (own_i >= 0) {
+	} else if (own_i >= 0 || sibling) {
 		w = WANT(1 | WBIT(EINVAL) | WBIT(ENOENT) | WBIT(EEXIST) | WBIT(ENOMEM) | WBIT(EPERM) | WBIT(EACCES));
 	}
-	if (lenient)
-		w = W_ANY;
+	if (apid <= 0)
+		w = WANT(WBIT(ENOENT));
 	if (ext) {
-		if (apid <= 0 && !w.any)
-			w = WANT(WBIT(ENOENT));
 		if (x.flags & ~XPMEM_IOCTL_ATTACH_FLAGS_ALL)
 			w = WANT(WBIT(EINVAL));
-		if (argsz < sizeof(x) || tail_nonzero)
+		if (long_tail == TAIL_FAULT)
+			w = WANT(WBIT(EFAULT)); /* zeros up to the guard page */
+		else if (long_tail == TAIL_UNKNOWN)
+			w = WANT(WBIT(EFAULT) | WBIT(EINVAL)); /* into whatever follows the page */
+		if (argsz < sizeof(x) || tail_nonzero || long_tail == TAIL_NONZERO)
 			w = WANT(WBIT(EINVAL));
-		if (argsz > sizeof(big))
-			w = WANT(WBIT(EINVAL) | WBIT(EFAULT) | (w.ok & 1) | WBIT(ENOENT) | WBIT(EACCES) |
-				 WBIT(EEXIST) | WBIT(ENOMEM) | WBIT(EPERM));
-	} else if (apid <= 0) {
-		w = WANT(WBIT(ENOENT));
 	}
 	if (k == AP_ATTACH)
 		w = W_ANY;
@@ -986,7 +1173,7 @@ static void do_attach(struct fth *t, bool ext)
 	oracle(t, ext ? K_ATTACH_EXT : K_ATTACH, ret, err, w,
 	       "apid %#" PRIx64 "%s segsize %#" PRIx64 " off %#" PRIx64 " size %#" PRIx64 " vaddr %#" PRIx64
 	       " flags %#x argsz %u",
-	       (uint64_t)apid, own_i >= 0 ? " (own)" : "", segsize, off, size, vaddr,
+	       (uint64_t)apid, own_i >= 0 ? " (own)" : sibling ? " (other thread's)" : "", segsize, off, size, vaddr,
 	       ext ? x.flags : (unsigned)flags, ext ? argsz : 0);
 	if (ret == 0) {
 		uint64_t got;
@@ -1010,8 +1197,15 @@ static void do_attach(struct fth *t, bool ext)
 		if (k == AP_ATTACH || !got)
 			return; /* address unknown: the process exit cleans it up */
 		if (t->natt < NLIST) {
-			t->att[t->natt++] = (struct fatt){ (char *)(uintptr_t)got, page_align(size), rw,
-							   rw ? RW : PROT_READ, false, (char *)(uintptr_t)got };
+			struct fatt *na = &t->att[t->natt++];
+
+			*na = (struct fatt){ .addr = (char *)(uintptr_t)got, .len = page_align(size), .writable = rw,
+					     .prot = rw ? RW : PROT_READ, .any = (char *)(uintptr_t)got };
+			if (safe > off)
+				na->safe = na->len < safe - off ? na->len : safe - off;
+			snprintf(na->hist, sizeof(na->hist), "%s%s%s apk%d len %#zx", ext ? "ext" : "attach",
+				 ext && (x.flags & XPMEM_IOCTL_ATTACH_PREFAULT) ? "+prefault" : "", fixed ? "+fixed" : "",
+				 k, na->len);
 		} else {
 			struct xpmem_cmd_detach d = { got };
 
@@ -1054,10 +1248,17 @@ static void do_detach(struct fth *t)
 		w = W_ANY;
 	else if (apk_faults(k))
 		w = WANT(WBIT(EFAULT));
-	oracle(t, K_DETACH, ret, err, w, "vaddr %#" PRIx64 "%s", (uint64_t)c.vaddr,
-	       claimed >= 0 ? " (own attachment)" : "");
-	if (claimed >= 0 && ret != 0 && err != EINVAL && t->natt < NLIST)
-		t->att[t->natt++] = a; /* still there (EFAULT, injected failure) */
+	oracle(t, K_DETACH, ret, err, w, "vaddr %#" PRIx64 "%s%s at %p: %s", (uint64_t)c.vaddr,
+	       claimed >= 0 ? " (own attachment" : "", claimed >= 0 ? ")" : "", (void *)a.addr,
+	       claimed >= 0 ? a.hist : "-");
+	/*
+	 * EFAULT: the request was not even read, the attachment is intact. Other
+	 * failures (an injected ENOMEM from the second munmap of a split attachment)
+	 * may have removed part of it: forget it, or a later detach through it could
+	 * hit a new attachment placed in the freed part. The process exit cleans up.
+	 */
+	if (claimed >= 0 && ret != 0 && err == EFAULT && t->natt < NLIST)
+		t->att[t->natt++] = a;
 }
 
 static void do_simple(struct fth *t)
@@ -1089,7 +1290,7 @@ static bool known_cmd(unsigned int cmd)
 	return cmd == XPMEM_CMD_VERSION || cmd == XPMEM_CMD_MAKE || cmd == XPMEM_CMD_REMOVE ||
 	       cmd == XPMEM_CMD_GET || cmd == XPMEM_CMD_RELEASE || cmd == XPMEM_CMD_ATTACH ||
 	       cmd == XPMEM_CMD_DETACH || cmd == XPMEM_CMD_FORK_BEGIN || cmd == XPMEM_CMD_FORK_END ||
-	       cmd == XPMEM_CMD_ATTACH_EXT;
+	       cmd == XPMEM_CMD_ATTACH_EXT || cmd == XPMEM_CMD_QUERY;
 }
 
 static void do_unknown(struct fth *t)
@@ -1148,6 +1349,7 @@ static void do_touch(struct fth *t)
 	struct rng *r = &t->rng;
 	struct fatt *a;
 	bool write = rnd(r, 2);
+	size_t at;
 	int sig, o;
 
 	if (!t->natt)
@@ -1155,7 +1357,11 @@ static void do_touch(struct fth *t)
 	a = &t->att[rnd(r, (uint32_t)t->natt)];
 	if (a->frag)
 		return;
-	sig = guarded_touch(a->addr + rnd(r, (uint32_t)a->len), write);
+	/* Writes only where the exporter has its W.exp (see struct fseg). */
+	at = write && a->safe ? rnd(r, (uint32_t)a->safe) : rnd(r, (uint32_t)a->len);
+	if (at >= a->safe)
+		write = false;
+	sig = guarded_touch(a->addr + at, write);
 	o = sig == SIGBUS ? OUT_SIGBUS : sig == SIGSEGV ? OUT_SIGSEGV : 0;
 	atomic_fetch_add(&S->out[K_TOUCH][o], 1);
 	count(C_calls);
@@ -1175,24 +1381,38 @@ static void probe_child_segv(int sig)
 }
 
 /* Hostile memory-management calls on one of our attachments. */
+static void hist_add(struct fatt *a, const char *what, long ret)
+{
+	size_t n = strlen(a->hist);
+
+	if (n < sizeof(a->hist) - 12)
+		snprintf(a->hist + n, sizeof(a->hist) - n, " %s%s", what, ret == 0 ? "" : "!");
+}
+
 static void do_att_mm(struct fth *t)
 {
 	struct rng *r = &t->rng;
 	struct fatt *a;
 	char *spot;
-	long ret;
-	int err;
+	size_t alen;
+	long ret = 0;
+	int err, op = 0;
+	static const char *const opname[] = { "madv", "mprot", "grow", "move", "unmap1", "mlock", "msync",
+					      "mincore", "vmreadv", "procmem", "mapfiles", "fork" };
 
 	if (!t->natt)
 		return;
 	a = &t->att[rnd(r, (uint32_t)t->natt)];
 	if (a->frag)
 		return;
-	switch (rnd(r, 12)) {
+	/* Attribute calls on at most 64 pages (attachments of unknown segments can be GiBs). */
+	alen = a->len < 64 * PAGE ? a->len : 64 * PAGE;
+	op = (int)rnd(r, 12);
+	switch (op) {
 	case 0: {
 		int adv = (int)rnd(r, 26); /* never MADV_HWPOISON/SOFT_OFFLINE (100, 101) */
 
-		ret = madvise(a->addr, a->len, adv);
+		ret = madvise(a->addr, alen, adv);
 		err = errno;
 		record(K_MADVISE, ret, err);
 		break;
@@ -1206,6 +1426,7 @@ static void do_att_mm(struct fth *t)
 		record(K_MPROTECT, ret, err);
 		if (ret == 0)
 			a->prot = prot == PROT_WRITE ? RW : prot & RW;
+		/* (whole attachment: touches assume one protection for all of it) */
 		if (ret == 0 && !a->writable && (prot & PROT_WRITE))
 			failure(C_f_oracle, "mprotect(PROT_WRITE) allowed on a read-only attachment");
 		break;
@@ -1257,12 +1478,12 @@ static void do_att_mm(struct fth *t)
 		}
 		break;
 	case 5:
-		ret = rnd(r, 2) ? mlock(a->addr, a->len) : munlock(a->addr, a->len);
+		ret = rnd(r, 2) ? mlock(a->addr, alen) : munlock(a->addr, alen);
 		err = errno;
 		record(K_MLOCK, ret, err);
 		break;
 	case 6:
-		ret = msync(a->addr, a->len, rnd(r, 2) ? MS_SYNC : MS_ASYNC | MS_INVALIDATE);
+		ret = msync(a->addr, alen, rnd(r, 2) ? MS_SYNC : MS_ASYNC | MS_INVALIDATE);
 		err = errno;
 		record(K_MSYNC, ret, err);
 		break;
@@ -1351,6 +1572,10 @@ static void do_att_mm(struct fth *t)
 		break;
 	}
 	}
+	/* mremap returns an address: only MAP_FAILED is a failure. */
+	if ((op == 2 || op == 3) && (void *)(intptr_t)ret != MAP_FAILED)
+		ret = 0;
+	hist_add(a, opname[op], ret);
 }
 
 /* The exporting side changes its memory under whoever attached it. */
@@ -1364,7 +1589,15 @@ static void do_exp_mm(struct fth *t)
 
 	switch (rnd(r, 5)) {
 	case 0:
+		if (!W.in_child)
+			pthread_rwlock_wrlock(&W.va_lock);
 		ret = mmap(addr, len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == addr ? 0 : -1;
+		/* A failed MAP_FIXED may have unmapped the range already: fill it again. */
+		for (int i = 0; i < 1000 && ret; i++)
+			if (mmap(addr, len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == addr)
+				break;
+		if (!W.in_child)
+			pthread_rwlock_unlock(&W.va_lock);
 		break;
 	case 1:
 		ret = mprotect(addr, len, rnd(r, 2) ? PROT_READ : PROT_NONE);
@@ -1396,6 +1629,33 @@ static void do_exp_mm(struct fth *t)
 	record(K_EXP_MM, ret, errno);
 }
 
+/*
+ * Futex operations with an attachment address: FUTEX_WAKE_OP writes uaddr2, and on
+ * a fault the kernel faults it in through fixup_user_fault() (no fault retry).
+ */
+static void do_futex(struct fth *t)
+{
+	struct rng *r = &t->rng;
+	struct fatt *a;
+	int local = 0;
+	long ret;
+
+	if (!t->natt)
+		return;
+	a = &t->att[rnd(r, (uint32_t)t->natt)];
+	if (a->frag)
+		return;
+	if (a->safe >= 4 && rnd(r, 2))
+		/* It writes uaddr2 (adds 0): only where the exporter has its W.exp. */
+		ret = syscall(SYS_futex, &local, FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG, 1, (void *)1,
+			      (uint32_t *)(a->addr + (rnd(r, (uint32_t)a->safe) & ~3U)),
+			      FUTEX_OP(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 0));
+	else
+		ret = syscall(SYS_futex, (uint32_t *)(a->addr + (rnd(r, (uint32_t)a->len) & ~3U)),
+			      FUTEX_WAKE | (rnd(r, 2) ? FUTEX_PRIVATE_FLAG : 0), 1, NULL, NULL, 0);
+	record(K_FUTEX, ret, errno);
+}
+
 static void do_devfile(struct fth *t)
 {
 	char buf[16] = { 0 };
@@ -1417,6 +1677,122 @@ static void do_devfile(struct fth *t)
 		failure(C_f_oracle, "read/write on /dev/xpmem returned %ld", ret);
 }
 
+/*
+ * XPMEM_CMD_QUERY: hostile headers and buffers; records must be well formed, and a
+ * caller without CAP_SYS_ADMIN must only see objects of its own uid.
+ */
+static void do_query(struct fth *t)
+{
+	static const uint32_t rsize[5] = { 0, sizeof(struct xpmem_segment_info), sizeof(struct xpmem_access_info),
+					   sizeof(struct xpmem_attachment_info), sizeof(struct xpmem_stats_info) };
+	struct rng *r = &t->rng;
+	struct xpmem_cmd_query q = { 0 }, back;
+	unsigned char big[96] = { 0 };
+	uint32_t argsz = sizeof(q);
+	int k = pick_apk(t), err, bufk = 0;
+	bool tail_nonzero = false, bad;
+	uint64_t size;
+	struct want w;
+	void *p;
+	long ret;
+
+	q.kind = rnd(r, 8) ? 1 + rnd(r, 4) : (uint32_t)rnd64(r) % 8;
+	switch (rnd(r, 10)) {
+	case 0: q.buf = 0; break;
+	case 1: q.buf = (uintptr_t)W.hole; bufk = 1; break;
+	case 2: q.buf = (uintptr_t)t->ro_alias; bufk = 1; break;
+	case 3: q.buf = KERNEL_ADDR; bufk = 1; break;
+	case 4: q.buf = (uintptr_t)(t->qbuf + QBUF_SIZE - 8); bufk = 2; break; /* runs into PROT_NONE */
+	default: q.buf = (uintptr_t)t->qbuf; break;
+	}
+	switch (rnd(r, 8)) {
+	case 0: q.buf_size = 0; break;
+	case 1: q.buf_size = 1 + rnd(r, 100); break;
+	case 2: q.buf_size = (16U << 20) + rnd(r, 2); break;
+	case 3: q.buf_size = (uint32_t)rnd64(r); break;
+	default: q.buf_size = 1 + rnd(r, QBUF_SIZE); break;
+	}
+	if (q.buf == (uintptr_t)t->qbuf && q.buf_size > QBUF_SIZE)
+		bufk = 2; /* records may run past the buffer into the guard page */
+	q.pid = rnd(r, 4) ? 0 : rnd(r, 2) ? (int32_t)getpid() : (int32_t)rnd64(r);
+	q.segid = rnd(r, 4) ? 0 : rnd(r, 2) && t->nseg ? t->seg[rnd(r, (uint32_t)t->nseg)].id : (int64_t)rnd64(r);
+	q.pad = rnd(r, 12) ? 0 : (uint32_t)rnd64(r);
+	q.record_size = (uint32_t)rnd64(r); /* outputs: garbage in */
+	q.count = (uint32_t)rnd64(r);
+	q.total = (uint32_t)rnd64(r);
+	switch (rnd(r, 8)) {
+	case 0: argsz = rnd(r, (uint32_t)sizeof(q)); break;
+	case 1: argsz = sizeof(q) + 8 * (1 + rnd(r, 5)); break;
+	case 2:
+		argsz = sizeof(q) + 8 * (1 + rnd(r, 5));
+		tail_nonzero = true;
+		break;
+	default: break;
+	}
+	q.argsz = argsz;
+	memcpy(big, &q, sizeof(q));
+	if (tail_nonzero)
+		big[sizeof(q) + rnd(r, argsz - (uint32_t)sizeof(q))] = 1;
+	p = place(t, &k, big, argsz < 8 ? 8 : argsz);
+	ret = xioctl(t, K_QUERY, XPMEM_CMD_QUERY, p, &err);
+
+	bad = argsz < sizeof(q) || tail_nonzero || q.pad || q.pid < 0 || q.segid < 0 || q.buf_size > (16U << 20) ||
+	      q.kind < 1 || q.kind > 4;
+	if (bad)
+		w = WANT(WBIT(EINVAL));
+	else if (bufk && q.buf_size >= rsize[q.kind])
+		w = WANT(1 | WBIT(EFAULT)); /* EFAULT if a record is written there */
+	else if (bufk == 0 && q.buf == 0 && q.buf_size >= rsize[q.kind])
+		w = WANT(1 | WBIT(EFAULT));
+	else
+		w = WANT(1);
+	if (k == AP_ATTACH)
+		w = W_ANY;
+	else if (apk_faults(k))
+		w = WANT(WBIT(EFAULT) | WBIT(EINVAL));
+	else if (k == AP_RO && !bad)
+		w = WANT(WBIT(EFAULT));
+	oracle(t, K_QUERY, ret, err, w, "kind %u buf %#" PRIx64 " size %u pid %d segid %#" PRIx64 " pad %u argsz %u",
+	       q.kind, (uint64_t)q.buf, q.buf_size, q.pid, (uint64_t)q.segid, q.pad, argsz);
+	if (ret != 0 || k == AP_ATTACH || bad)
+		return;
+	fetch(k, p, &back, sizeof(back));
+	size = rsize[q.kind];
+	if (back.record_size != size || back.count > q.buf_size / size || back.total < back.count) {
+		failure(C_f_oracle, "QUERY kind %u: record_size %u (want %" PRIu64 "), count %u, total %u, buf_size %u",
+			q.kind, back.record_size, size, back.count, back.total, q.buf_size);
+		return;
+	}
+	if (q.kind == XPMEM_QUERY_STATS && back.total != 1)
+		failure(C_f_oracle, "QUERY stats: total %u, want 1", back.total);
+	if (q.buf != (uintptr_t)t->qbuf || W.priv)
+		return;
+	/* Unprivileged: only records of its own uid (and the pid filter honoured). */
+	for (uint32_t i = 0; i < back.count && (i + 1) * size <= QBUF_SIZE; i++) {
+		const char *rec = t->qbuf + i * size;
+		uint32_t uid = 0;
+		int32_t pid = 0;
+
+		if (q.kind == XPMEM_QUERY_SEGMENTS) {
+			uid = ((const struct xpmem_segment_info *)rec)->owner_uid;
+			pid = ((const struct xpmem_segment_info *)rec)->owner_pid;
+		} else if (q.kind == XPMEM_QUERY_ACCESSES) {
+			uid = ((const struct xpmem_access_info *)rec)->uid;
+			pid = ((const struct xpmem_access_info *)rec)->pid;
+		} else if (q.kind == XPMEM_QUERY_ATTACHMENTS) {
+			uid = ((const struct xpmem_attachment_info *)rec)->uid;
+			pid = ((const struct xpmem_attachment_info *)rec)->pid;
+		} else {
+			break;
+		}
+		if (uid != geteuid())
+			failure(C_f_oracle, "QUERY kind %u as uid %u returned a record of uid %u", q.kind,
+				(unsigned)geteuid(), uid);
+		if (q.pid && pid != q.pid)
+			failure(C_f_oracle, "QUERY kind %u with pid filter %d returned pid %d", q.kind, q.pid, pid);
+	}
+}
+
 /* ------------------------------------------------------------------ workers */
 
 static void one_action(struct fth *t);
@@ -1428,7 +1804,11 @@ static void do_fork_child(struct fth *t)
 	int status;
 
 	if (pid == 0) {
-		/* Its own process: nothing of the parent's lists is its own any more. */
+		/*
+		 * Its own process and address space (new mm_token, from the atfork
+		 * handler): nothing of the parent's lists is its own any more.
+		 */
+		W.in_child = true;
 		t->nseg = t->nap = t->natt = 0;
 		t->nsegdead = t->napdead = 0;
 		for (int i = 0; i < 1 + (int)rnd(&t->rng, 20); i++)
@@ -1457,10 +1837,15 @@ static void one_action(struct fth *t)
 		do_get(t);
 	else if (x < 430)
 		do_remove_release(t, false);
-	else if (x < 590)
+	else if (x < 590) {
+		va_shared();
 		do_attach(t, false);
-	else if (x < 660)
+		va_unlock();
+	} else if (x < 660) {
+		va_shared();
 		do_attach(t, true);
+		va_unlock();
+	}
 	else if (x < 760)
 		do_detach(t);
 	else if (x < 790)
@@ -1469,12 +1854,29 @@ static void one_action(struct fth *t)
 		do_unknown(t);
 	else if (x < 900)
 		do_touch(t);
-	else if (x < 950)
+	else if (x < 950) {
+		/*
+		 * Exclusive: a failed mremap(MREMAP_FIXED) has already unmapped its target,
+		 * and the cleanup munmap must not hit what another thread placed there.
+		 */
+		if (!W.in_child)
+			pthread_rwlock_wrlock(&W.va_lock);
 		do_att_mm(t);
-	else if (x < 985)
+		va_unlock();
+	}
+	else if (x < 975)
 		do_exp_mm(t);
-	else if (x < 993)
+	else if (x < 985) {
+		if (cfg.futex && rnd(&t->rng, 2))
+			do_futex(t);
+		else
+			do_query(t);
+	}
+	else if (x < 993) {
+		va_shared();
 		do_devfile(t);
+		va_unlock();
+	}
 	else
 		do_fork_child(t);
 }
@@ -1524,6 +1926,7 @@ static void worker_main(int idx, int gen)
 	rng_seed(&r, cfg.seed, (uint64_t)idx << 32 | (uint64_t)gen);
 	W.idx = idx;
 	W.priv = true;
+	pthread_rwlock_init(&W.va_lock, NULL);
 	W.fd = open(XPMEM_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (W.fd < 0) {
 		failure(C_f_internal, "worker open %s: %s", XPMEM_DEVICE_PATH, strerror(errno));
@@ -1566,9 +1969,21 @@ static void worker_main(int idx, int gen)
 		t->altstack = map_or_die(NULL, ALTSTACK_SIZE + PAGE, RW, MAP_SHARED | MAP_ANONYMOUS, -1);
 		memset(t->altstack, 0, ALTSTACK_SIZE + PAGE);
 		t->kbuf = (int *)(t->altstack + ALTSTACK_SIZE);
+		t->qbuf = map_or_die(NULL, QBUF_SIZE + PAGE, RW, MAP_SHARED | MAP_ANONYMOUS, -1);
+		memset(t->qbuf, 0, QBUF_SIZE); /* populated: kernel writes need no allocation */
+		mprotect(t->qbuf + QBUF_SIZE, PAGE, PROT_NONE); /* records may run into it */
 	}
 	install_fault_handler();
 	prepare_stacks(W.th[0].altstack, 256 * 1024);
+	/*
+	 * Everything resident before failures are injected: a page-in of the program
+	 * or a library from the (9p) root file system could fail and raise SIGBUS.
+	 * The exported regions stay unlocked (MADV_DONTNEED refuses locked pages).
+	 */
+	if (cfg.faults && mlockall(MCL_CURRENT) == 0) {
+		munlock(W.exp, EXP_PAGES * PAGE);
+		munlock(W.rop, RO_PAGES * PAGE);
+	}
 	/*
 	 * Allocation failures for this task and its threads from now on (inherited).
 	 * make-it-fail needs CAP_SYS_RESOURCE (init namespace) and fail-nth an fd opened
@@ -1744,6 +2159,21 @@ static int read_stats(long long v[NSTATS])
 	return seen == (1 << NSTATS) - 1 ? 0 : -1;
 }
 
+/* What the crash handler of worker pid recorded, if anything. */
+static const char *crash_info(pid_t pid)
+{
+	static char buf[256];
+
+	if (atomic_load(&S->crash_pid) != pid)
+		return "";
+	snprintf(buf, sizeof(buf), " (unexpected signal %d, si_code %d, address %#" PRIx64
+		 " in region %d: 1 exported, 2 read-only, 10+ scratch, 20+ signal stack, 30+ query buffer, "
+		 "40+ memfd, 50+ an attachment, 0 other)",
+		 atomic_load(&S->crash_sig), atomic_load(&S->crash_code), atomic_load(&S->crash_addr),
+		 atomic_load(&S->crash_region));
+	return buf;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: xpmem-fuzz [options]\n"
@@ -1755,7 +2185,11 @@ static void usage(FILE *f)
 		   "  -f, --fault-prob P    failslab/fail_page_alloc probability in %% (default 3)\n"
 		   "  -n, --no-faults       no fault injection even where available\n"
 		   "  -V, --fail-verbose N  fault injection verbosity (0 silent, 1 one message, 2 +stack; default 1)\n"
-		   "  -p, --max-print N     failure messages printed (default 30)\n",
+		   "  -p, --max-print N     failure messages printed (default 30)\n"
+		   "      --futex           also futex ops on attachments (FUTEX_WAKE_OP faults them in\n"
+		   "                        through fixup_user_fault, without fault retry: with the module\n"
+		   "                        of this writing that can deadlock mutually attached processes,\n"
+		   "                        see tests/stress/repro_futex_deadlock.c)\n",
 		MAX_WORKERS);
 }
 
@@ -1779,6 +2213,7 @@ int main(int argc, char **argv)
 		{ "fault-prob", required_argument, NULL, 'f' },	  { "no-faults", no_argument, NULL, 'n' },
 		{ "fail-verbose", required_argument, NULL, 'V' }, { "max-print", required_argument, NULL, 'p' },
 		{ "exec-child", no_argument, NULL, 'E' },	  { "help", no_argument, NULL, 'h' },
+		{ "futex", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	pid_t pids[MAX_WORKERS];
@@ -1804,6 +2239,7 @@ int main(int argc, char **argv)
 		case 'V': cfg.fail_verbose = parse_uint(optarg, 0, 2, "--fail-verbose"); break;
 		case 'p': cfg.max_print = parse_uint(optarg, 0, 1000000, "--max-print"); break;
 		case 'E': return 0; /* the image a worker execs into: its old mm is gone, done */
+		case 'F': cfg.futex = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1883,6 +2319,8 @@ int main(int argc, char **argv)
 	if (cfg.faults)
 		printf("xpmem-fuzz: fault injection: probability %u%%, verbose %u\n", cfg.fault_prob, cfg.fail_verbose);
 
+	/* Every fork() child (worker, or a worker's child) owns a new address space. */
+	pthread_atfork(NULL, NULL, new_mm_token);
 	start = now_ms();
 	for (unsigned i = 0; i < cfg.nworkers; i++) {
 		gens[i] = 0;
@@ -1912,12 +2350,12 @@ int main(int argc, char **argv)
 			if (pids[i] == pid)
 				pids[i] = -1;
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			failure(C_f_crash, "worker pid %d ended with %s %d", pid,
+			failure(C_f_crash, "worker pid %d ended with %s %d%s", pid,
 				WIFEXITED(status) ? "exit status" : "signal",
-				WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+				WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), crash_info(pid));
 	}
 	atomic_store(&S->stop, 1);
-	for (int64_t deadline = now_ms() + 60000;;) {
+	for (int64_t deadline = now_ms() + 60000, killed = 0;;) {
 		int status, left = 0;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 
@@ -1926,9 +2364,9 @@ int main(int argc, char **argv)
 				if (pids[i] == pid)
 					pids[i] = -1;
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				failure(C_f_crash, "worker pid %d ended with %s %d", pid,
+				failure(C_f_crash, "worker pid %d ended with %s %d%s", pid,
 					WIFEXITED(status) ? "exit status" : "signal",
-					WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+					WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), crash_info(pid));
 			continue;
 		}
 		for (unsigned i = 0; i < cfg.nworkers; i++)
@@ -1936,11 +2374,17 @@ int main(int argc, char **argv)
 		if (!left)
 			break;
 		if (now_ms() > deadline) {
+			if (killed) {
+				/* Unkillable (D state in the kernel): report, leave them. */
+				failure(C_f_hang, "%d workers did not die from SIGKILL either", left);
+				break;
+			}
 			failure(C_f_hang, "%d workers still running 60 s after the stop", left);
 			for (unsigned i = 0; i < cfg.nworkers; i++)
 				if (pids[i] > 0)
 					kill(pids[i], SIGKILL);
-			deadline = INT64_MAX;
+			killed = true;
+			deadline = now_ms() + 10000;
 		}
 		nap_us(20000);
 	}
