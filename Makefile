@@ -27,6 +27,8 @@ include tests/bench/bench.mk
 include tools/xpmemctl/xpmemctl.mk
 include tests/stress/stress.mk
 include tests/fuzz/fuzz.mk
+include tests/fabric/fabric.mk
+include tests/fuzz/libfuzzer/libfuzzer.mk
 
 # Build the module out of tree in a per-kernel directory so several kernels can coexist.
 KREL = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)

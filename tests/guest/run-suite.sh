@@ -94,6 +94,8 @@ check device-node test -c /dev/xpmem
 run_cmocka suite "$BUILD/tests/xpmem-suite"
 run_cmocka suite-asan env ASAN_OPTIONS=detect_leaks=1 "$BUILD/tests/xpmem-suite-asan"
 run_cmocka xpmemctl sh "$(dirname "$0")/../xpmemctl/test_xpmemctl.sh" "$BUILD"
+# The same checks against the ASan+UBSan build of xpmemctl.
+run_cmocka xpmemctl-asan sh "$(dirname "$0")/../xpmemctl/test_xpmemctl.sh" "$BUILD" "$BUILD/tools/xpmemctl-asan"
 
 # A program that checks itself and prints its figures on lines prefixed with its name:
 # one entry; those lines on the console, the whole log beside the results file.

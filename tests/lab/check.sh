@@ -4,6 +4,7 @@
 # splat, leak or a module that will not unload. Ends with "N passed, N failed".
 #   XPMEM_KERNELS="6.1 6.12"   Debian kernels to use (default both)
 #   XPMEM_DEBUG_KERNEL=1       add the KASAN/lockdep/kmemleak kernel (default: off, see below)
+#   XPMEM_FABRIC=0             skip the multi-guest fabric lab
 # The debug lane is off by default until two open findings are resolved: an
 # early-boot KASAN report (before the module loads, about 1 boot in 5) and a
 # fuzzer finding under fault injection (issue 3 notes).
@@ -30,6 +31,23 @@ if bash $LAB/lint.sh; then
 else
 	total_failed=$((total_failed + 1))
 	summary+=("checkpatch - FAILED")
+fi
+# Host side: each libFuzzer target of xpmemctl's parsers for 20 s (long runs: make libfuzz).
+libfuzz_targets=(query args)
+if make -s libfuzz-build BUILD="$BUILD"; then
+	for t in "${libfuzz_targets[@]}"; do
+		if bash tests/fuzz/libfuzzer/run.sh "$BUILD" 20 "$t"; then
+			total_passed=$((total_passed + 1))
+			summary+=("libfuzzer-$t - passed")
+		else
+			total_failed=$((total_failed + 1))
+			summary+=("libfuzzer-$t - FAILED")
+		fi
+	done
+else
+	echo "check: building the libFuzzer targets failed"
+	total_failed=$((total_failed + ${#libfuzz_targets[@]}))
+	summary+=("libfuzzer - build FAILED")
 fi
 while read -r name dir; do
 	[ -n "$name" ] || continue
@@ -65,6 +83,21 @@ while read -r name dir; do
 	total_passed=$((total_passed + passed))
 	total_failed=$((total_failed + failed))
 done <<<"$kernels"
+
+# The multi-guest fabric lab (tests/fabric/lab-check.sh): guests sharing memory through
+# ivshmem windows, the facts the cross-host fabric is built on. XPMEM_FABRIC=0 skips it.
+if [ "${XPMEM_FABRIC:-1}" != 0 ]; then
+	echo "=== fabric lab (2 and 3 Debian 6.1 guests)"
+	flog=$(mktemp)
+	BUILD="$BUILD" bash tests/fabric/lab-check.sh 2>&1 | tee "$flog" | sed 's/^/  /'
+	read -r p f < <(sed -n -E 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$flog" | tail -n 1)
+	p=${p:-0} f=${f:-1}
+	[ $((p + f)) -gt 0 ] || f=1
+	total_passed=$((total_passed + p))
+	total_failed=$((total_failed + f))
+	summary+=("fabric lab - $p passed, $f failed")
+	rm -f "$flog"
+fi
 
 echo "=== summary"
 printf '  %s\n' "${summary[@]}"

@@ -3,7 +3,8 @@
 set -euo pipefail
 
 PACKAGES="make gcc libc6-dev pkg-config libcmocka-dev libsmartcols-dev libjson-c-dev qemu-system-x86 busybox-static cpio
-kmod zstd xz-utils dwarves flex bison bc libelf-dev libssl-dev python3 python3-matplotlib linux-source-6.1"
+kmod zstd xz-utils dwarves flex bison bc libelf-dev libssl-dev python3 python3-matplotlib linux-source-6.1
+clang libclang-rt-14-dev"
 
 missing=()
 for p in $PACKAGES; do

@@ -8,7 +8,9 @@ tables for their columns and values, and the filters, exit codes and error
 messages. Prints "ok: NAME" / "FAILED: NAME: why" per check and the cmocka-style
 summary lines that tests/guest/run-suite.sh counts.
 
-Usage: test_xpmemctl.py BUILD_DIR
+Usage: test_xpmemctl.py BUILD_DIR [XPMEMCTL]
+XPMEMCTL is the binary under test (default BUILD_DIR/tools/xpmemctl), e.g. the
+sanitizer build BUILD_DIR/tools/xpmemctl-asan.
 """
 import fcntl
 import json
@@ -22,15 +24,20 @@ import tempfile
 import time
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
-TOOL = os.path.join(BUILD, "tools", "xpmemctl")
+TOOL = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else os.path.join(BUILD, "tools", "xpmemctl")
 FIXTURE = os.path.join(BUILD, "tests", "xpmemctl_fixture")
 USER = 1001
+# A sanitizer build exits with 1 by default, the usage error status the tests
+# expect in places: give its reports a status no check accepts.
+os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:exitcode=99")
+os.environ.setdefault("UBSAN_OPTIONS", "exitcode=99:print_stacktrace=1")
 AS_USER = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups"]
 
 SEGMENT_FIELDS = {
     "segid": str, "owner_pid": int, "owner_comm": str, "owner_uid": int,
     "owner_gid": int, "start": int, "size": int, "mode": str, "removed": bool,
-    "permits": int, "attachments": int, "faults": int, "recalls": int,
+    "permits": int, "attachments": int, "faults": int, "huge_faults": int,
+    "recalls": int, "mapped_4k": int, "mapped_2m": int,
 }
 PERMIT_FIELDS = {
     "apid": str, "segid": str, "pid": int, "comm": (str, type(None)), "uid": int,
@@ -39,18 +46,18 @@ PERMIT_FIELDS = {
 ATTACHMENT_FIELDS = {
     "pid": int, "comm": (str, type(None)), "uid": int, "segid": str, "vaddr": int,
     "size": int, "offset": int, "access": str, "vmas": int, "faults": int,
-    "recalls": int,
+    "huge_faults": int, "recalls": int, "mapped_4k": int, "mapped_2m": int,
 }
 STATS_FIELDS = [
     "segments_live", "accesses_live", "attachments_live", "makes", "removes",
     "gets", "releases", "attaches", "detaches", "faults", "fault_retries",
-    "recalls", "pinned_pages",
+    "huge_faults", "recalls", "pinned_pages",
 ]
 SEGMENT_COLUMNS = ["SEGID", "PID", "COMMAND", "UID", "START", "SIZE", "MODE",
-                   "REMOVED", "PERMITS", "ATTACH", "FAULTS", "RECALLS"]
+                   "REMOVED", "PERMITS", "ATTACH", "FAULTS", "RECALLS", "MAPPED", "HUGE"]
 PERMIT_COLUMNS = ["APID", "SEGID", "PID", "COMMAND", "UID", "ACCESS"]
 ATTACHMENT_COLUMNS = ["PID", "COMMAND", "UID", "SEGID", "VADDR", "SIZE", "OFFSET",
-                      "ACCESS", "VMAS", "FAULTS", "RECALLS"]
+                      "ACCESS", "VMAS", "FAULTS", "RECALLS", "4K", "2M"]
 
 passed = 0
 failed = []
@@ -194,6 +201,7 @@ def proc_stats():
 
 
 def main():
+    print(f"xpmemctl under test: {TOOL}", flush=True)
     for f in (TOOL, FIXTURE):
         if not os.access(f, os.X_OK):
             print(f"FAILED: setup: {f} is missing (make user)")
@@ -249,12 +257,14 @@ def run_tests(fx):
         want = {"segid": fx.segid, "owner_pid": fx.exporter, "owner_comm": "xf-exporter",
                 "owner_uid": 0, "owner_gid": 0, "start": fx.num("seg_start"),
                 "size": fx.num("seg_size"), "mode": "0640", "removed": False, "permits": 1,
-                "attachments": 1, "faults": touched, "recalls": 1}
+                "attachments": 1, "faults": touched, "huge_faults": 0, "recalls": 1,
+                "mapped_4k": touched - 1, "mapped_2m": 0}
         eq(s, want, "segment 1")
         want2 = {"segid": fx.segid2, "owner_pid": fx.exporter, "owner_comm": "xf-exporter",
                  "owner_uid": 0, "owner_gid": 0, "start": fx.num("seg2_start"),
                  "size": 2 * page, "mode": "0600", "removed": False, "permits": 0,
-                 "attachments": 0, "faults": 0, "recalls": 0}
+                 "attachments": 0, "faults": 0, "huge_faults": 0, "recalls": 0,
+                 "mapped_4k": 0, "mapped_2m": 0}
         eq(segs[fx.segid2], want2, "segment 2")
 
     @test("permits-json")
@@ -279,7 +289,8 @@ def run_tests(fx):
         eq(mine[0], {"pid": fx.attacher, "comm": "xf-attacher", "uid": 0, "segid": fx.segid,
                      "vaddr": fx.num("att_vaddr"), "size": fx.num("att_size"),
                      "offset": fx.num("att_offset"), "access": "rdonly", "vmas": 1,
-                     "faults": touched, "recalls": 1}, "attachment")
+                     "faults": touched, "huge_faults": 0, "recalls": 1,
+                     "mapped_4k": touched - 1, "mapped_2m": 0}, "attachment")
 
     @test("stats-json")
     def _():
@@ -545,7 +556,8 @@ def run_lifecycle_tests(root, user):
     def _():
         root.command("recall")
         s = by_segid(xjson("segments")["segments"])[root.segid]
-        eq((s["faults"], s["recalls"]), (touched, 2), "segment faults/recalls")
+        eq((s["faults"], s["recalls"], s["mapped_4k"]), (touched, 2, touched - 1),
+           "segment faults/recalls/mapped")
         a = xjson("attachments", "--segid", root.segid)["attachments"]
         eq([(x["faults"], x["recalls"]) for x in a], [(touched, 2)], "attachment")
 
@@ -553,8 +565,8 @@ def run_lifecycle_tests(root, user):
     def _():
         root.command("remove")
         s = by_segid(xjson("segments")["segments"])[root.segid]
-        eq((s["removed"], s["permits"], s["attachments"], s["recalls"]), (True, 1, 1, 3),
-           "removed segment kept by its permit")
+        eq((s["removed"], s["permits"], s["attachments"], s["recalls"], s["mapped_4k"]),
+           (True, 1, 1, 3, 0), "removed segment kept by its permit, nothing mapped")
         head, rows, _ = table(xpmemctl("segments", "--segid", root.segid).stdout)
         eq(rows[0][SEGMENT_COLUMNS.index("REMOVED")], "yes", "REMOVED column")
         eq(xjson("show", root.segid)["segment"]["removed"], True, "show of a removed segment")
