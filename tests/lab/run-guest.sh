@@ -147,6 +147,11 @@ rm -f "$OUT/output" "$OUT/rc" "$OUT/dmesg" "$OUT/console.log"
 # The command runs through a file: the kernel command line is short and unquoted.
 { printf 'cd %q || exit\n' "$PWD"; printf '%s\n' "$*"; } >"$OUT/cmd"
 
+# Kernel arguments: no timer-IRQ check and no crypto self-tests, which can fail or
+# hang a TCG guest on a loaded machine; plus the kernel directory's own, if any.
+KARGS="console=ttyS0 panic=-1 log_buf_len=8M no_timer_check cryptomgr.notests"
+[ ! -r "$KDIR/cmdline" ] || KARGS="$KARGS $(cat "$KDIR/cmdline")"
+
 # One socket per NUMA node: a node boundary inside a socket makes the kernel WARN.
 half=$((MEM / 2))
 start=$EPOCHREALTIME
@@ -157,7 +162,7 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
 	-object memory-backend-ram,id=m1,size=$((MEM - half))M -numa node,nodeid=1,cpus=1,memdev=m1 \
 	-serial "file:$OUT/console.log" \
 	-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
-	-append "console=ttyS0 panic=-1 log_buf_len=8M" \
+	-append "$KARGS" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$OUT,mount_tag=xpmemout,security_model=none,multidevs=remap" \
 	</dev/null &

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make fabric-lab-check: the window proof (fabric-window-probe) in the multi-guest lab
+# on the Debian 6.1 kernel: 2 nodes with fencing through the fabric manager (stop,
+# cont, device_del), then 3 nodes with each guest's RAM split around 4 GiB
+# (--low 384: 384 MiB below 4 GiB, 128 MiB above, of which early boot takes ~50 MiB;
+# the probe locks up to 192 MiB so that it gets sample pages on both sides). Ends with "N passed, N failed".
+#   BUILD (default build), FABRIC_ITERS (default 100000), XPMEM_CACHE
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+BUILD=${BUILD:-build}
+ITERS=${FABRIC_ITERS:-100000}
+probe=$BUILD/tests/fabric-window-probe
+
+bash tests/lab/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+dir=$(XPMEM_KERNELS=6.1 bash tests/lab/fetch-kernels.sh | awk '{print $2}')
+[ -n "$dir" ] || { echo "fabric-lab-check: fetching the 6.1 kernel failed"; echo "0 passed, 1 failed"; exit 1; }
+[ -x "$probe" ] || { echo "fabric-lab-check: $probe is not built (make $probe)"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0 failed=0
+run() { # NAME RUN-FABRIC-ARGS... -- PROBE-ARGS...
+	local name=$1 out rc
+	shift
+	out=$(mktemp -d -t "xpmem-fabric-$name.XXXXXX")
+	echo "=== $name"
+	local -a lab=()
+	while [ "$1" != -- ]; do lab+=("$1"); shift; done
+	shift
+	bash tests/lab/run-fabric.sh "$dir" "${lab[@]}" --mem 512 --timeout 900 --out "$out" -- \
+		"$probe" --iters "$ITERS" "$@"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		passed=$((passed + 1))
+		echo "  $name: passed"
+	else
+		failed=$((failed + 1))
+		echo "  $name: FAILED (status $rc, see $out)"
+	fi
+}
+run 2-nodes-fence --nodes 2 -- --fence
+run 3-nodes-split --nodes 3 --low 384 -- --max-mb 192
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
