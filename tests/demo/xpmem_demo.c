@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,21 +130,22 @@ static void attacher(const char *who, xpmem_segid_t segid, int flags,
 	exit(0);
 }
 
-/* Run "xpmemctl ARG" and wait for it; its output goes straight to ours. */
+/*
+ * Run "xpmemctl ARG" and wait for it; its output goes straight to ours.
+ * posix_spawn, not fork: a fork would write-protect the exporter's private pages
+ * for copy-on-write, a change that recalls the attachers' mappings.
+ */
 static void show(const char *xpmemctl, const char *arg)
 {
-	int status;
+	char *const args[] = { "xpmemctl", (char *)arg, NULL };
+	int status, err;
 	pid_t pid;
 
 	if (!xpmemctl)
 		return;
 	say("exporter", "$ xpmemctl %s", arg);
-	pid = fork();
-	if (pid == 0) {
-		execl(xpmemctl, "xpmemctl", arg, (char *)NULL);
-		die("exporter", "exec xpmemctl");
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	err = posix_spawn(&pid, xpmemctl, NULL, NULL, args, environ);
+	if (err || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status))
 		say("exporter", "xpmemctl %s failed", arg);
 }
@@ -169,8 +171,9 @@ int main(int argc, char **argv)
 	int i, status, failed = 0;
 
 	page_size = sysconf(_SC_PAGESIZE);
+	/* Shared memory: forking the attachers leaves it alone (no copy-on-write). */
 	buf = mmap(NULL, PAGES * page_size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		die("exporter", "mmap");
 	snprintf(buf, page_size, "hello from the exporter (pid %d)", getpid());
