@@ -369,7 +369,8 @@ def run_tests(fx):
         row = [r for r in rows if r[0] == fx.segid]
         eq(len(row), 1, "rows of segment 1")
         eq(row[0], [fx.segid, str(fx.exporter), "xf-exporter", "0", fx.state["seg_start"],
-                    f"{fx.num('seg_size') // 1024}K", "0640", "no", "1", "1", str(touched), "1"],
+                    f"{fx.num('seg_size') // 1024}K", "0640", "no", "1", "1", str(touched), "1",
+                    f"{(touched - 1) * page // 1024}K", "0%"],
            "row")
         # libsmartcols aligns: the last column is right-aligned, so lines are equally long.
         eq(len(set(len(ln) for ln in lines)), 1, "all lines equally wide")
@@ -390,7 +391,7 @@ def run_tests(fx):
         eq([r for r in rows if r[3] == fx.segid],
            [[str(fx.attacher), "xf-attacher", "0", fx.segid, fx.state["att_vaddr"],
              f"{fx.num('att_size') // 1024}K", f"{fx.num('att_offset') // 1024}K", "rdonly",
-             "1", str(touched), "1"]], "row")
+             "1", str(touched), "1", str(touched - 1), "0"]], "row")
 
     @test("stats-human")
     def _():
@@ -410,7 +411,9 @@ def run_tests(fx):
         eq(fields.get("owner"), f"{fx.exporter} (xf-exporter)", "owner")
         eq(fields.get("mode"), "0640", "mode")
         eq(fields.get("removed"), "no", "removed")
-        eq(fields.get("faults"), str(touched), "faults")
+        eq(fields.get("faults"), f"{touched} (0 mapped 2 MiB)", "faults")
+        expect(re.search(rf"^mapped now:\s+{touched - 1} x 4 KiB, 0 x 2 MiB\s*$", out, re.M),
+               "mapped now")
         expect("Permits (1 visible):" in out and "Attachments (1 visible):" in out, "sections")
         expect(re.search(rf"^{fx.apid} +{fx.segid} +{fx.attacher} ", out, re.M), "permit row")
 
