@@ -162,26 +162,35 @@ static void thp_restore(void *arg)
 	write_file_str("/sys/kernel/mm/transparent_hugepage/enabled", thp_saved);
 }
 
-static void recall_thp_collapse_split(void **state)
+/* THP at least on madvise for this test (restored after it); false: no THP here. */
+static bool thp_allow(void)
 {
 	const char *knob = "/sys/kernel/mm/transparent_hugepage/enabled";
-	const size_t len = 4 * MiB;
-	struct peer *exp, *att;
-	uint64_t base, at;
-	xpmem_segid_t segid;
 	char cur[128];
-	int64_t kb_fault, kb_collapse, collapse;
 
-	(void)state;
 	if (read_file_str(knob, cur, sizeof(cur)) != 0) {
 		skip_or_fail("no transparent huge pages in this kernel");
-		return;
+		return false;
 	}
 	if (strstr(cur, "[never]")) {
 		snprintf(thp_saved, sizeof(thp_saved), "never");
 		on_teardown(thp_restore, NULL);
 		assert_int_equal(write_file_str(knob, "madvise"), 0);
 	}
+	return true;
+}
+
+static void recall_thp_collapse_split(void **state)
+{
+	const size_t len = 4 * MiB;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+	int64_t kb_fault, kb_collapse, collapse;
+
+	(void)state;
+	if (!thp_allow())
+		return;
 	exp = peer_start("exporter");
 	base = (uint64_t)PC(exp, OP_MMAP, len, 2 * MiB, RW);
 	assert_true((int64_t)base > 0);
@@ -238,7 +247,6 @@ static bool kernel_maps_huge(void)
  */
 static void huge_pmd_mapping(void **state)
 {
-	const char *knob = "/sys/kernel/mm/transparent_hugepage/enabled";
 	const size_t len = 4 * MiB;
 	const bool huge = kernel_maps_huge();
 	struct xstats s0, s1;
@@ -246,18 +254,10 @@ static void huge_pmd_mapping(void **state)
 	uint64_t base, at;
 	xpmem_segid_t segid;
 	int64_t kb, touched, faults, huge_faults;
-	char cur[128];
 
 	(void)state;
-	if (read_file_str(knob, cur, sizeof(cur)) != 0) {
-		skip_or_fail("no transparent huge pages in this kernel");
+	if (!thp_allow())
 		return;
-	}
-	if (strstr(cur, "[never]")) {
-		snprintf(thp_saved, sizeof(thp_saved), "never");
-		on_teardown(thp_restore, NULL);
-		assert_int_equal(write_file_str(knob, "madvise"), 0);
-	}
 	exp = peer_start("exporter");
 	base = (uint64_t)PC(exp, OP_MMAP, len, 2 * MiB, RW);
 	assert_true((int64_t)base > 0);
