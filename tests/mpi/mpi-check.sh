@@ -12,7 +12,7 @@
 #   BUILD               build directory (default build)
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 LAB=tests/lab
 BUILD=${BUILD:-build}
 ARGS=()

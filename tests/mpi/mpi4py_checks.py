@@ -9,12 +9,17 @@ rendezvous / single-copy path is taken; odd lengths and offsets too), collective
 Put/Get/Accumulate on allocated and on user-created windows. Every rank verifies
 every element. Rank 0 prints "mpi4py-checks: <check> ok" per check and the path of
 the libxpmem the processes loaded; the first wrong value aborts the job (exit != 0).
+--exit-barrier DIR: see exit_barrier() (needed with Open MPI 4.1 osc/ucx over xpmem).
 """
 import argparse
+import os
 import sys
+import time
 
 import numpy as np
-from mpi4py import MPI
+import mpi4py
+mpi4py.rc.finalize = False  # MPI_Finalize is called by main(), before the exit barrier
+from mpi4py import MPI  # noqa: E402
 
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
@@ -170,10 +175,28 @@ def loaded_libxpmem():
     return "none"
 
 
+def exit_barrier(directory):
+    """Wait, after MPI_Finalize, until every rank has finished it.
+
+    Open MPI 4.1's osc/ucx destroys its UCX endpoints in MPI_Finalize without a
+    barrier, and UCX 1.13's shared-memory endpoint flush reads the peer's FIFO
+    through the peer's XPMEM segment: once that peer has exited, the read raises
+    SIGBUS, as XPMEM defines (openucx/ucx#8183, open-mpi/ompi#10550). This keeps every
+    process, and so its segments, alive until all ranks are past MPI_Finalize.
+    """
+    os.makedirs(directory, exist_ok=True)
+    open(os.path.join(directory, "rank%d" % rank), "w").close()
+    deadline = time.monotonic() + 120
+    while len(os.listdir(directory)) < size and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=4 << 20)
     ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--exit-barrier", metavar="DIR",
+                    help="after MPI_Finalize, wait for all ranks (see exit_barrier)")
     args = ap.parse_args()
     if size < 2 or args.size < 8192:
         if rank == 0:
@@ -189,6 +212,9 @@ def main():
     check_rma(args.size, "create")
     if rank == 0:
         print("mpi4py-checks: all passed", flush=True)
+    MPI.Finalize()
+    if args.exit_barrier:
+        exit_barrier(args.exit_barrier)
 
 
 main()

@@ -4,16 +4,22 @@
  * above every eager limit, so the single-copy / rendezvous path is used), collectives
  * and one-sided Put/Get/Accumulate, each verified on every rank.
  *
- *   mpi-checks [--size BYTES] [--iters N]
+ *   mpi-checks [--size BYTES] [--iters N] [--exit-barrier DIR]
  *
  * Prints "mpi-checks: <check> ok" per check on rank 0 and exits non-zero (through
  * MPI_Abort) on the first wrong byte.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static int rank, nranks;
 
@@ -172,8 +178,44 @@ static void check_rma(size_t size)
 	free(local);
 }
 
+/*
+ * After MPI_Finalize, wait until every rank has finished it. Open MPI 4.1's osc/ucx
+ * destroys its UCX endpoints in MPI_Finalize without a barrier, and UCX 1.13's
+ * shared-memory endpoint flush reads the peer's FIFO through the peer's XPMEM
+ * segment: once that peer has exited, the read raises SIGBUS, as XPMEM defines
+ * (openucx/ucx#8183, open-mpi/ompi#10550). Keeping every process (and so its
+ * segments) alive until all are past MPI_Finalize avoids that race.
+ */
+static void exit_barrier(const char *dir)
+{
+	char path[4096];
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return;
+	snprintf(path, sizeof(path), "%s/rank%d", dir, rank);
+	int fd = open(path, O_CREAT | O_WRONLY, 0644);
+	if (fd >= 0)
+		close(fd);
+	for (int waited = 0; waited < 120 * 20; waited++) {
+		DIR *d = opendir(dir);
+		int n = 0;
+		struct dirent *e;
+
+		if (!d)
+			return;
+		while ((e = readdir(d)))
+			n += !strncmp(e->d_name, "rank", 4);
+		closedir(d);
+		if (n >= nranks)
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	const char *barrier_dir = NULL;
 	size_t size = 4 << 20;
 	int iters = 3;
 
@@ -185,6 +227,8 @@ int main(int argc, char **argv)
 			size = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
 			iters = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--exit-barrier") && i + 1 < argc)
+			barrier_dir = argv[++i];
 	}
 	if (nranks < 2 || size < 8192) {
 		if (rank == 0)
@@ -199,5 +243,7 @@ int main(int argc, char **argv)
 	if (rank == 0)
 		printf("mpi-checks: all passed\n");
 	MPI_Finalize();
+	if (barrier_dir)
+		exit_barrier(barrier_dir);
 	return 0;
 }

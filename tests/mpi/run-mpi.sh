@@ -24,8 +24,7 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-SHORT=0 BUILD=build RESULTS= BENCH_OUT= ONLY=
+SHORT=0 BUILD=build RESULTS='' BENCH_OUT='' ONLY=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--short) SHORT=1; shift ;;
@@ -100,8 +99,8 @@ delta() { # before after key
 }
 # Wait (up to 10 s) for every object to be gone after the processes exited.
 leak_check() {
-	local i k v bad
-	for i in $(seq 1 20); do
+	local k v bad
+	for _ in $(seq 1 20); do
 		bad=
 		for k in segments_live accesses_live attachments_live; do
 			v=$(stat_value $k)
@@ -152,7 +151,7 @@ run() {
 		return 0
 	fi
 	launcher "$cfg" "$np"
-	local log=$TMP/$name.log before after rc t0 why= leaks da df dm
+	local log=$TMP/$name.log before after rc t0 why='' leaks da df dm
 	before=$(snapshot)
 	t0=$SECONDS
 	timeout -k 5 "$tmo" "${LAUNCH[@]}" "$@" >"$log" 2>&1
@@ -222,12 +221,17 @@ np_bench() { # config lower upper
 
 checks() { # py|c config np size iters
 	local kind=$1 cfg=$2 np=$3 sz=$4 it=$5
+	local -a extra=()
+	# Open MPI 4.1 osc/ucx tears down its endpoints in MPI_Finalize without a barrier;
+	# UCX then reads peer FIFOs through the peers' XPMEM segments, which SIGBUS once a
+	# peer has exited (openucx/ucx#8183): keep all ranks alive until all finalized.
+	[ "$cfg" != ompi-ucx ] || extra=(--exit-barrier "$TMP/exit-$kind-$cfg-np$np")
 	if [ "$kind" = c ]; then
 		local bin=$CHECKS_OMPI
 		[ "$cfg" != mpich-ucx ] || bin=$CHECKS_MPICH
-		run "checks-$cfg-np$np" "$cfg" "$np" 900 "$bin" --size "$sz" --iters "$it"
+		run "checks-$cfg-np$np" "$cfg" "$np" 900 "$bin" --size "$sz" --iters "$it" "${extra[@]}"
 	else
-		run "mpi4py-$cfg-np$np" "$cfg" "$np" 900 $PY "$HERE/mpi4py_checks.py" --size "$sz" --iters "$it"
+		run "mpi4py-$cfg-np$np" "$cfg" "$np" 900 $PY "$HERE/mpi4py_checks.py" --size "$sz" --iters "$it" "${extra[@]}"
 	fi
 }
 
