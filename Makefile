@@ -29,6 +29,8 @@ include tests/stress/stress.mk
 include tests/fuzz/fuzz.mk
 include tests/fabric/fabric.mk
 include tests/fuzz/libfuzzer/libfuzzer.mk
+include tests/mpi/mpi.mk
+include install.mk
 
 # Build the module out of tree in a per-kernel directory so several kernels can coexist.
 KREL = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
@@ -37,7 +39,7 @@ module:
 	@test -n "$(KREL)" || { echo "no usable KDIR ($(KDIR)): set KDIR=<kernel build tree>"; exit 1; }
 	@mkdir -p $(MODDIR)
 	@for f in kernel/Kbuild kernel/*.c kernel/*.h; do ln -sf $(CURDIR)/$$f $(MODDIR)/; done
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) XPMEM_INCLUDE=$(CURDIR)/include modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(MODDIR) XPMEM_INCLUDE=$(CURDIR)/include XPMEM_VERSION=$(XPMEM_VERSION) modules
 
 # The demo program behind `make demo`.
 user: $(BUILD)/tests/xpmem_demo

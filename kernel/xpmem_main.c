@@ -289,4 +289,4 @@ module_init(xpmem_init);
 module_exit(xpmem_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Cross-process and cross-host memory export (XPMEM)");
-MODULE_VERSION("3.0.0");
+MODULE_VERSION(XPMEM_VERSION_STRING);

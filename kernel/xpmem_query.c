@@ -226,7 +226,9 @@ long xpmem_query(void __user *uarg)
 	c.max = c.q.buf_size / c.q.record_size;
 	/* Build records in kernel memory: copy_to_user under our locks may fault. */
 	if (c.max) {
-		c.records = kvcalloc(c.max, c.q.record_size, GFP_KERNEL);
+		/* The caller sizes this buffer: failing is its ENOMEM, not a kernel warning. */
+		c.records = kvcalloc(c.max, c.q.record_size,
+				     GFP_KERNEL | __GFP_NOWARN);
 		if (!c.records)
 			return -ENOMEM;
 	}

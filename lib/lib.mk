@@ -13,7 +13,8 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 
 LIBXPMEM_MINOR := 3
-LIBXPMEM_VERSION := 3.0.0
+# The one version of module, library and tools (modinfo, pkg-config, xpmemctl --version).
+LIBXPMEM_VERSION := $(shell cat VERSION)
 LIBXPMEM_SONAME := libxpmem.so.0
 LIBXPMEM_REAL := libxpmem.so.0.$(LIBXPMEM_MINOR)
 # The only symbols the shared library may export.

@@ -3,7 +3,9 @@
 #   $(BUILD)/tests/xpmem-bench   the benchmark program (run in a guest as root, module loaded)
 #   make bench                   boots the Debian 6.12 guest, runs every benchmark there,
 #                                copies the JSON back to $(BUILD)/bench/ and draws
-#                                $(BUILD)/bench/*.png on the host (tests/bench/run-bench.sh)
+#                                $(BUILD)/bench/*.png on the host (tests/bench/run-bench.sh),
+#                                then NetPIPE over Open MPI/MPICH, xpmem vs CMA, in the same
+#                                kernel (make mpi-bench: $(BUILD)/mpi/mpi-bench.png)
 #
 # Knobs: BENCH_ARGS (passed to xpmem-bench, e.g. "--quick" or "copy recall"),
 # XPMEM_BENCH_KERNEL (6.1 or 6.12, default 6.12), XPMEM_BENCH_KO (a prebuilt xpmem.ko).
@@ -23,5 +25,6 @@ $(BUILD)/tests/xpmem-bench: $(BENCH_OBJS) $(LIB_OUT)/libxpmem.so
 .PHONY: bench
 bench:
 	BUILD="$(BUILD)" BENCH_ARGS="$(BENCH_ARGS)" tests/bench/run-bench.sh
+	BUILD="$(BUILD)" XPMEM_MPI_KERNELS="$(or $(XPMEM_BENCH_KERNEL),6.12)" tests/mpi/mpi-check.sh --bench
 
 -include $(BENCH_OBJS:.o=.d)

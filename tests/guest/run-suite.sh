@@ -5,6 +5,7 @@
 # XPMEM_USER_SANITIZERS=0: leave out the second runs of the suite and of the xpmemctl
 # tests with the ASan+UBSan builds (the debug-kernel lane: those check user space,
 # which the other kernels' lanes already cover, and cost much time under KASAN).
+# XPMEM_MPI=0: leave out the MPI consumers (tests/mpi/run-mpi.sh --short).
 set -u
 KO=$1
 BUILD=$2
@@ -128,6 +129,11 @@ run_tool fuzz "$BUILD/tests/xpmem-fuzz" --duration "${XPMEM_FUZZ_SECONDS:-25}"
 run_tool repro-pid-leak "$BUILD/tests/xpmem-repro-pid-leak" 1000
 run_tool repro-futex-deadlock "$BUILD/tests/xpmem-repro-futex-deadlock" 15
 run_tool repro-remove-window "$BUILD/tests/xpmem-repro-remove-window" 15
+
+# Real MPI consumers (Open MPI vader/UCX, MPICH) over the module: the short matrix
+# (make mpi-check runs the full one). XPMEM_MPI=0 leaves it out (the debug lane).
+[ "${XPMEM_MPI:-1}" = 0 ] ||
+	bash "$(dirname "$0")/../mpi/run-mpi.sh" --short --build "$BUILD" --results "$RESULTS"
 
 # Every test process has exited: nothing may be left behind.
 sleep 1

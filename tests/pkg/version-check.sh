@@ -1,7 +1,7 @@
 #!/bin/sh
 # version-check.sh: the one version in VERSION (MAJOR.MINOR.PATCH) must be the version
 # everywhere else: the library and xpmemctl (lib/lib.mk reads VERSION), the module
-# (MODULE_VERSION: XPMEM_VERSION_STRING from Kbuild, or the same literal), the interface
+# (MODULE_VERSION: XPMEM_VERSION_STRING, which Kbuild takes from VERSION), the interface
 # version xpmem_version() returns (XPMEM_INTERFACE_VERSION = MAJOR << 16 | MINOR << 12 |
 # PATCH, the existing XPMEM encoding: 2.6.5 is 0x00026005), dkms.conf and the upstream
 # part of debian/changelog. Run from the top of the checkout; exit 1 on any mismatch.
@@ -20,16 +20,12 @@ minor=${rest%%.*} patch=${rest#*.}
 [ "$minor" -le 15 ] && [ "$patch" -le 4095 ] || bad "$v does not fit the interface encoding (minor <= 15, patch <= 4095)"
 
 # Library and tools: lib.mk must take VERSION, not a literal of its own.
-grep -Eq '^LIBXPMEM_VERSION := \$\(shell cat VERSION\)' lib/lib.mk ||
-	grep -Eq "^LIBXPMEM_VERSION := $v\$" lib/lib.mk || bad "lib/lib.mk: LIBXPMEM_VERSION is not VERSION ($v)"
+grep -Eq '^LIBXPMEM_VERSION := \$\(shell cat VERSION\)' lib/lib.mk || bad "lib/lib.mk: LIBXPMEM_VERSION is not VERSION ($v)"
 
 # Module.
 mv=$(sed -n 's/^MODULE_VERSION(\(.*\));.*/\1/p' kernel/xpmem_main.c)
-case "$mv" in
-XPMEM_VERSION_STRING) ;;
-"\"$v\"") ;;
-*) bad "kernel/xpmem_main.c: MODULE_VERSION($mv) is neither XPMEM_VERSION_STRING nor \"$v\"" ;;
-esac
+[ "$mv" = XPMEM_VERSION_STRING ] || bad "kernel/xpmem_main.c: MODULE_VERSION($mv), not XPMEM_VERSION_STRING"
+grep -q 'XPMEM_VERSION_STRING=.*xpmem-version' kernel/Kbuild || bad "kernel/Kbuild does not define XPMEM_VERSION_STRING"
 
 # Interface version returned by XPMEM_CMD_VERSION / xpmem_version().
 want=$(printf '0x%08x' $(((major << 16) | (minor << 12) | patch)))
