@@ -25,6 +25,7 @@ include lib/lib.mk
 include tests/suite/suite.mk
 include tests/bench/bench.mk
 include tools/xpmemctl/xpmemctl.mk
+include tools/xpmemd/xpmemd.mk
 include tests/stress/stress.mk
 include tests/fuzz/fuzz.mk
 include tests/fabric/fabric.mk

@@ -18,6 +18,7 @@
 
 XPMEM_VERSION := $(shell cat VERSION)
 BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
@@ -53,7 +54,7 @@ install: install-module install-user
 install-user: install-lib install-headers install-tools install-man install-udev install-modules-load
 
 # Everything install-user copies, built without installing (debian/rules builds this).
-install-prep: version-check $(INST_LIB) $(BUILD)/tools/xpmemctl $(INST_MANS) $(INST_UDEV)
+install-prep: version-check $(INST_LIB) $(BUILD)/tools/xpmemctl $(BUILD)/tools/xpmemd $(INST_MANS) $(INST_UDEV)
 
 version-check:
 	@tests/pkg/version-check.sh
@@ -78,8 +79,9 @@ install-headers:
 	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR)
 	$(INSTALL) -m 0644 $(INST_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
 
-install-tools: $(BUILD)/tools/xpmemctl
-	$(INSTALL) -D -m 0755 $< $(DESTDIR)$(BINDIR)/xpmemctl
+install-tools: $(BUILD)/tools/xpmemctl $(BUILD)/tools/xpmemd
+	$(INSTALL) -D -m 0755 $(BUILD)/tools/xpmemctl $(DESTDIR)$(BINDIR)/xpmemctl
+	$(INSTALL) -D -m 0755 $(BUILD)/tools/xpmemd $(DESTDIR)$(SBINDIR)/xpmemd
 
 install-man: $(INST_MANS)
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
@@ -101,7 +103,7 @@ install-modules-load:
 install-dkms: version-check
 	$(INSTALL) -d $(DKMS_SRC)/kernel $(DKMS_SRC)/include
 	$(INSTALL) -m 0644 kernel/Kbuild $(wildcard kernel/*.c kernel/*.h) $(DKMS_SRC)/kernel/
-	$(INSTALL) -m 0644 $(INST_HEADERS) $(DKMS_SRC)/include/
+	$(INSTALL) -m 0644 $(INST_HEADERS) include/xpmem_fabric.h $(DKMS_SRC)/include/
 	$(INSTALL) -m 0644 VERSION $(DKMS_SRC)/
 	sed 's/#MODULE_VERSION#/$(XPMEM_VERSION)/' dkms.conf >$(DKMS_SRC)/dkms.conf
 	chmod 0644 $(DKMS_SRC)/dkms.conf
@@ -127,7 +129,7 @@ uninstall-user:
 		$(DESTDIR)$(LIBDIR)/libxpmem.so $(DESTDIR)$(LIBDIR)/libxpmem.a \
 		$(DESTDIR)$(PKGCONFIGDIR)/cray-xpmem.pc $(DESTDIR)$(PKGCONFIGDIR)/xpmem.pc \
 		$(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(INST_HEADERS))) \
-		$(DESTDIR)$(BINDIR)/xpmemctl \
+		$(DESTDIR)$(BINDIR)/xpmemctl $(DESTDIR)$(SBINDIR)/xpmemd \
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(filter %.3,$(INST_MANS)))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(filter %.8,$(INST_MANS)))) \
 		$(DESTDIR)$(UDEVRULESDIR)/60-xpmem.rules $(DESTDIR)$(MODULESLOADDIR)/xpmem.conf

@@ -103,6 +103,7 @@ enum xpmem_query_kind {
 	XPMEM_QUERY_ACCESSES = 2,
 	XPMEM_QUERY_ATTACHMENTS = 3,
 	XPMEM_QUERY_STATS = 4,
+	XPMEM_QUERY_NODES = 5, /* fabric nodes: this one, then its peers */
 };
 
 struct xpmem_cmd_query {
@@ -183,6 +184,45 @@ struct xpmem_stats_info {
 	__u64 huge_faults; /* faults served with a 2 MiB mapping */
 };
 
+/* A fabric node's state, as this node's daemon (xpmemd) sees it. */
+enum xpmem_fabric_node_state {
+	XPMEM_NODE_UNKNOWN = 0, /* never heard of, or the daemon is gone */
+	XPMEM_NODE_UP = 1, /* heartbeats arrive */
+	XPMEM_NODE_SUSPECT = 2, /* heartbeats late */
+	XPMEM_NODE_DEAD = 3, /* declared dead (and fenced): its requests fail */
+};
+
+#define XPMEM_NODE_INFO_SELF 0x1 /* this node */
+#define XPMEM_NODE_INFO_WINDOW 0x2 /* a proven window reaches its memory */
+
+struct xpmem_node_info {
+	__u32 node; /* 1..2047 */
+	__u32 state; /* enum xpmem_fabric_node_state */
+	__u64 epoch; /* incarnation: the daemon's start time in ns */
+	__u64 heartbeat_age_ns; /* since its last heartbeat arrived */
+	__u64 rtt_ns; /* daemon-to-daemon heartbeat round trip, 0 unknown */
+	__u64 rejected; /* its messages that failed authentication or were stale */
+	__u32 flags; /* XPMEM_NODE_INFO_* */
+	__u32 pad;
+	__u64 window_phys; /* local physical range reaching its RAM */
+	__u64 window_size;
+	__u64 requests; /* requests sent to it by this kernel */
+	__u64 request_failures; /* of those: failed, timed out or unanswered */
+	__u64 served; /* its requests answered by this kernel */
+};
+
 #define XPMEM_CMD_QUERY _IOWR('x', 17, struct xpmem_cmd_query)
+
+/*
+ * Round trip to another fabric node's kernel through both daemons (CAP_SYS_ADMIN):
+ * size random bytes (at most 4096) go out and must come back unchanged.
+ */
+struct xpmem_cmd_ping {
+	__u32 node;
+	__u32 size;
+	__u64 rtt_ns; /* out */
+};
+
+#define XPMEM_CMD_PING _IOWR('x', 18, struct xpmem_cmd_ping)
 
 #endif /* XPMEM_IOCTL_H */

@@ -3,6 +3,7 @@
  * xpmem: module entry, the /dev/xpmem misc device and its ioctl entry points,
  * and the /proc/xpmem files.
  */
+#include <linux/capability.h>
 #include <linux/compat.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -123,6 +124,21 @@ static long xpmem_ioctl_attach_ext(struct xpmem_proc *proc, void __user *uarg)
 	return 0;
 }
 
+static long xpmem_ioctl_ping(void __user *uarg)
+{
+	struct xpmem_cmd_ping cmd;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	ret = xpmem_fabric_ping(cmd.node, cmd.size, &cmd.rtt_ns);
+	if (!ret && copy_to_user(uarg, &cmd, sizeof(cmd)))
+		ret = -EFAULT;
+	return ret;
+}
+
 static long xpmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -142,6 +158,8 @@ static long xpmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return 0;
 	case XPMEM_CMD_QUERY:
 		return xpmem_query(uarg);
+	case XPMEM_CMD_PING:
+		return xpmem_ioctl_ping(uarg);
 	case XPMEM_CMD_DETACH: {
 		u64 vaddr;
 
@@ -267,8 +285,13 @@ static int __init xpmem_init(void)
 	ret = misc_register(&xpmem_miscdev);
 	if (ret)
 		goto err_proc;
+	ret = xpmem_fabric_init();
+	if (ret)
+		goto err_misc;
 	return 0;
 
+err_misc:
+	misc_deregister(&xpmem_miscdev);
 err_proc:
 	proc_remove(xpmem_proc_dir);
 	xpmem_fs_exit();
@@ -279,6 +302,7 @@ err_tables:
 
 static void __exit xpmem_exit(void)
 {
+	xpmem_fabric_exit();
 	misc_deregister(&xpmem_miscdev);
 	proc_remove(xpmem_proc_dir);
 	xpmem_tables_exit();

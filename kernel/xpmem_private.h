@@ -26,11 +26,12 @@
 #include <linux/types.h>
 
 #include "xpmem_compat.h"
-#include "xpmem_ioctl.h"
+#include "xpmem_fabric.h" /* and xpmem_ioctl.h */
 
 /*
- * Ids are random in bits 51..0; bits 62..52 are reserved for the fabric node
- * number (0 on a single host) and bit 63 stays clear so ids are positive.
+ * Ids are random in bits 51..0; bits 62..52 of a segment id hold the fabric node
+ * that made it (XPMEM_SEGID_NODE_SHIFT, 0 outside a fabric) and bit 63 stays
+ * clear so ids are positive.
  */
 #define XPMEM_ID_RANDOM_BITS 52
 #define XPMEM_ID_RANDOM_MASK ((1ULL << XPMEM_ID_RANDOM_BITS) - 1)
@@ -190,5 +191,14 @@ int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
 		   unsigned long end);
 void xpmem_recall_segment(struct xpmem_segment *seg);
 void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m);
+
+/* xpmem_fabric.c */
+int xpmem_fabric_init(void);
+void xpmem_fabric_exit(void);
+u32 xpmem_fabric_self(void);
+int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
+		      void *answer, u32 *answer_len, unsigned long timeout);
+int xpmem_fabric_ping(u32 node, u32 size, u64 *rtt_ns);
+void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx);
 
 #endif /* XPMEM_PRIVATE_H */

@@ -46,6 +46,11 @@ static void *xpmem_query_slot(struct xpmem_query_ctx *c)
 	return slot;
 }
 
+static void *xpmem_query_node_slot(void *ctx)
+{
+	return xpmem_query_slot(ctx);
+}
+
 static u32 xpmem_query_uid(kuid_t uid)
 {
 	return from_kuid_munged(current_user_ns(), uid);
@@ -220,6 +225,9 @@ long xpmem_query(void __user *uarg)
 	case XPMEM_QUERY_STATS:
 		c.q.record_size = sizeof(struct xpmem_stats_info);
 		break;
+	case XPMEM_QUERY_NODES:
+		c.q.record_size = sizeof(struct xpmem_node_info);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -251,6 +259,10 @@ long xpmem_query(void __user *uarg)
 		break;
 	case XPMEM_QUERY_STATS:
 		xpmem_query_stats(&c);
+		break;
+	case XPMEM_QUERY_NODES:
+		/* Nodes are not per-user objects: everyone sees the fabric. */
+		xpmem_fabric_query_nodes(xpmem_query_node_slot, &c);
 		break;
 	}
 	mutex_unlock(&xpmem_all_lock);

@@ -255,7 +255,8 @@ int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
 		goto err_unlock;
 	}
 	do {
-		seg->segid = xpmem_random_id();
+		seg->segid = xpmem_random_id() |
+			     (s64)xpmem_fabric_self() << XPMEM_SEGID_NODE_SHIFT;
 		ret = rhashtable_lookup_insert_fast(&xpmem_segments,
 						    &seg->hash_node,
 						    xpmem_segment_params);

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# make fabric-lab-check: the window proof (fabric-window-probe) in the multi-guest lab
-# on the Debian 6.1 kernel: 2 nodes with fencing through the fabric manager (stop,
-# cont, device_del), then 3 nodes with each guest's RAM split around 4 GiB
-# (--low 384: 384 MiB below 4 GiB, 128 MiB above, of which early boot takes ~50 MiB;
-# the probe locks up to 192 MiB so that it gets sample pages on both sides). Ends with "N passed, N failed".
+# make fabric-lab-check: the multi-guest lab on the Debian 6.1 kernel. First the
+# window proof (fabric-window-probe): 2 nodes with fencing through the fabric
+# manager (stop, cont, device_del), then 3 nodes with each guest's RAM split around
+# 4 GiB (--low 384: 384 MiB below 4 GiB, 128 MiB above, of which early boot takes
+# ~50 MiB; the probe locks up to 192 MiB so that it gets sample pages on both sides).
+# Then the module with xpmemd on 2 and on 3 (split) nodes: membership, proven
+# windows, kernel round trips, refused forgeries and replays, daemon restart, death
+# and fencing (tests/fabric/fabric_nodes.py). Ends with "N passed, N failed".
 #   BUILD (default build), FABRIC_ITERS (default 100000), XPMEM_CACHE
 set -uo pipefail
 
@@ -15,10 +18,19 @@ probe=$BUILD/tests/fabric-window-probe
 bash tests/lab/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 dir=$(XPMEM_KERNELS=6.1 bash tests/lab/fetch-kernels.sh | awk '{print $2}')
 [ -n "$dir" ] || { echo "fabric-lab-check: fetching the 6.1 kernel failed"; echo "0 passed, 1 failed"; exit 1; }
-[ -x "$probe" ] || { echo "fabric-lab-check: $probe is not built (make $probe)"; echo "0 passed, 1 failed"; exit 1; }
+for f in "$probe" "$BUILD/tools/xpmemd" "$BUILD/tools/xpmemctl" "$BUILD/tests/fabric-inject"; do
+	[ -x "$f" ] || { echo "fabric-lab-check: $f is not built (make user)"; echo "0 passed, 1 failed"; exit 1; }
+done
+make -s module KDIR="$dir/kdir" BUILD="$BUILD" || { echo "fabric-lab-check: module build failed"; echo "0 passed, 1 failed"; exit 1; }
+ko=$BUILD/kmod/$(cat "$dir/kdir/include/config/kernel.release")/xpmem.ko
+# The fabric's shared secret, new for every run (guests read the host's files).
+mkdir -p "$BUILD/fabric"
+key=$(cd "$BUILD/fabric" && pwd)/key
+rm -f "$key"
+(umask 077; head -c 32 /dev/urandom >"$key")
 
 passed=0 failed=0
-run() { # NAME RUN-FABRIC-ARGS... -- PROBE-ARGS...
+run() { # NAME RUN-FABRIC-ARGS... -- COMMAND...
 	local name=$1 out rc
 	shift
 	out=$(mktemp -d -t "xpmem-fabric-$name.XXXXXX")
@@ -26,8 +38,7 @@ run() { # NAME RUN-FABRIC-ARGS... -- PROBE-ARGS...
 	local -a lab=()
 	while [ "$1" != -- ]; do lab+=("$1"); shift; done
 	shift
-	bash tests/lab/run-fabric.sh "$dir" "${lab[@]}" --mem 512 --timeout 900 --out "$out" -- \
-		"$probe" --iters "$ITERS" "$@"
+	bash tests/lab/run-fabric.sh "$dir" "${lab[@]}" --mem 512 --timeout 900 --out "$out" -- "$@"
 	rc=$?
 	if [ $rc -eq 0 ]; then
 		passed=$((passed + 1))
@@ -37,7 +48,10 @@ run() { # NAME RUN-FABRIC-ARGS... -- PROBE-ARGS...
 		echo "  $name: FAILED (status $rc, see $out)"
 	fi
 }
-run 2-nodes-fence --nodes 2 -- --fence
-run 3-nodes-split --nodes 3 --low 384 -- --max-mb 192
+run 2-nodes-fence --nodes 2 -- "$probe" --iters "$ITERS" --fence
+run 3-nodes-split --nodes 3 --low 384 -- "$probe" --iters "$ITERS" --max-mb 192
+nodes_test=(python3 tests/fabric/fabric_nodes.py --build "$BUILD" --ko "$ko" --key "$key")
+run xpmemd-2-nodes --nodes 2 -- "${nodes_test[@]}"
+run xpmemd-3-nodes-split --nodes 3 --low 384 -- "${nodes_test[@]}"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

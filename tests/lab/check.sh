@@ -44,6 +44,14 @@ else
 	total_failed=$((total_failed + 1))
 	summary+=("version-check - FAILED")
 fi
+# Host side: xpmemd's config, wire, replay and membership logic (plain and ASan builds).
+if make -s xpmemd-unit BUILD="$BUILD"; then
+	total_passed=$((total_passed + 1))
+	summary+=("xpmemd-unit - passed")
+else
+	total_failed=$((total_failed + 1))
+	summary+=("xpmemd-unit - FAILED")
+fi
 # Host side: each libFuzzer target of xpmemctl's parsers for 20 s (long runs: make libfuzz).
 libfuzz_targets=(query args)
 if make -s libfuzz-build BUILD="$BUILD"; then

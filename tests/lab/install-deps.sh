@@ -4,7 +4,7 @@ set -euo pipefail
 
 PACKAGES="make gcc libc6-dev pkg-config libcmocka-dev libsmartcols-dev libjson-c-dev qemu-system-x86 busybox-static cpio
 kmod zstd xz-utils dwarves flex bison bc libelf-dev libssl-dev python3 python3-matplotlib linux-source-6.1
-clang libclang-rt-14-dev
+clang libclang-rt-14-dev libfabric-dev
 openmpi-bin libopenmpi-dev mpich libmpich-dev libucx-dev libucx0 ucx-utils netpipe-openmpi netpipe-mpich2
 python3-mpi4py python3-numpy dpkg-dev autoconf automake libtool libnuma-dev"
 

@@ -17,6 +17,6 @@ if [ ! -e "$tools/.ready" ]; then
 fi
 checkpatch=("$tools/scripts/checkpatch.pl" --no-tree --terse --strict --show-types -f)
 status=0
-"${checkpatch[@]}" kernel/xpmem_*.c kernel/xpmem_private.h include/xpmem_ioctl.h || status=1
+"${checkpatch[@]}" kernel/xpmem_*.c kernel/xpmem_private.h include/xpmem_ioctl.h include/xpmem_fabric.h || status=1
 "${checkpatch[@]}" --ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON kernel/xpmem_compat.h || status=1
 exit $status

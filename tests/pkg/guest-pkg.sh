@@ -219,7 +219,7 @@ check dpkg-purge eq "$rc" 0
 check dkms-removed eval 'out=$(dkms status -m xpmem) && eq "$out" ""'
 check nothing-left absent /lib/modules/"$kver"/updates/dkms/xpmem.ko* /var/lib/dkms/xpmem /usr/src/xpmem-"$V" \
 	/usr/lib/"$multiarch"/libxpmem* /usr/lib/"$multiarch"/pkgconfig/*xpmem.pc /usr/include/xpmem*.h \
-	/usr/bin/xpmemctl /lib/udev/rules.d/60-xpmem.rules /usr/lib/modules-load.d/xpmem.conf
+	/usr/bin/xpmemctl /usr/sbin/xpmemd /lib/udev/rules.d/60-xpmem.rules /usr/lib/modules-load.d/xpmem.conf
 
 echo "=== source install: make install-dkms, dkms install"
 make_dkms() { make -C "$SRC" -s KDIR= BUILD=/tmp/pkg-build "$@"; }

@@ -78,6 +78,7 @@ lrwxrwxrwx ./@L@/libxpmem.so libxpmem.so.0
 -rw-r--r-- ./@P@/include/xpmem.h
 -rw-r--r-- ./@P@/include/xpmem_ioctl.h
 -rwxr-xr-x ./@P@/bin/xpmemctl
+-rwxr-xr-x ./@P@/sbin/xpmemd
 -rw-r--r-- ./@P@/share/man/man3/xpmem_attach.3
 -rw-r--r-- ./@P@/share/man/man3/xpmem_attach_ext.3
 -rw-r--r-- ./@P@/share/man/man3/xpmem_detach.3
@@ -88,6 +89,7 @@ lrwxrwxrwx ./@L@/libxpmem.so libxpmem.so.0
 -rw-r--r-- ./@P@/share/man/man3/xpmem_remove.3
 -rw-r--r-- ./@P@/share/man/man3/xpmem_version.3
 -rw-r--r-- ./@P@/share/man/man8/xpmemctl.8
+-rw-r--r-- ./@P@/share/man/man8/xpmemd.8
 -rw-r--r-- ./@P@/lib/modules-load.d/xpmem.conf
 -rw-r--r-- ./@U@/60-xpmem.rules
 -rw-r--r-- ./lib/modules/@R@/updates/xpmem.ko

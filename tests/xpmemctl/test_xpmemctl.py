@@ -457,7 +457,12 @@ def run_tests(fx):
             (["show", "0"], "invalid segid '0'"),
             (["segments", "--segid", "0x0x1"], "invalid segid"),
             (["segments", "extra"], "unexpected argument 'extra'"),
-            (["segments", "--count", "2"], "--interval and --count are for watch only"),
+            (["segments", "--count", "2"], "--count is for watch and ping only"),
+            (["segments", "--interval", "2"], "--interval is for watch only"),
+            (["ping"], "ping: missing NODE"),
+            (["ping", "0"], "ping: invalid node '0' (1..2047)"),
+            (["ping", "2048"], "ping: invalid node '2048'"),
+            (["nodes", "--segid", "1"], "are for segments, permits, attachments and watch"),
             (["stats", "--pid", "1"], "are for segments, permits, attachments and watch"),
             (["watch", "--count", "0"], "invalid count '0'"),
             (["watch", "--interval", "-1"], "invalid interval '-1'"),
@@ -472,6 +477,16 @@ def run_tests(fx):
             eq(p.stdout, "", f"xpmemctl {' '.join(args)}: stdout")
         p = xpmemctl("--help")
         expect(p.stdout.startswith("Usage:"), "--help")
+
+    @test("nodes-outside-a-fabric")
+    def _():
+        # No xpmemd has joined: no node records, and nothing can be pinged.
+        eq(xjson("nodes"), {"nodes": []}, "nodes --json")
+        eq(xpmemctl("nodes").stdout, "not in a fabric (no xpmemd has joined this node)\n", "nodes")
+        p = xpmemctl("ping", "2", want_rc=5)
+        expect("no xpmemd runs on this node" in p.stderr, f"ping stderr {p.stderr!r}")
+        p = xpmemctl("ping", "2", user=True, want_rc=3)
+        expect("Operation not permitted" in p.stderr, f"ping as a user: stderr {p.stderr!r}")
 
     @test("module-not-loaded")
     def _():

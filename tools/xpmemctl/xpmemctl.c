@@ -80,6 +80,8 @@ static void usage(FILE *out)
 	      "  xpmemctl [options] stats         global counters\n"
 	      "  xpmemctl [options] show SEGID    one segment with its permits and attachments\n"
 	      "  xpmemctl [options] watch         refresh stats and segments periodically\n"
+	      "  xpmemctl [options] nodes         fabric nodes: state, epoch, heartbeat, window\n"
+	      "  xpmemctl [options] ping NODE     kernel round trips to a fabric node (root)\n"
 	      "  xpmemctl --version | --help\n"
 	      "\n"
 	      "Options:\n"
@@ -89,7 +91,7 @@ static void usage(FILE *out)
 	      "  -u, --uid UID|USER    only objects of this uid\n"
 	      "  -s, --segid SEGID     only this segment (hex, 0x optional)\n"
 	      "  -i, --interval SECS   watch: seconds between refreshes (default 2)\n"
-	      "  -c, --count N         watch: exit after N refreshes\n"
+	      "  -c, --count N         watch: exit after N refreshes; ping: round trips (4)\n"
 	      "  -V, --version         tool and kernel interface version\n"
 	      "  -h, --help            this text\n"
 	      "\n"
@@ -379,6 +381,69 @@ static int cmd_stats(const struct xpmemctl_options *o)
 	return EXIT_OK;
 }
 
+static int cmd_nodes(const struct xpmemctl_options *o)
+{
+	struct xpmemctl_records r;
+
+	query(XPMEM_QUERY_NODES, 0, 0, &r);
+	if (o->json) {
+		json_object *top = xpmemctl_jobject();
+
+		xpmemctl_jadd(top, "nodes", xpmemctl_nodes_json(&r));
+		xpmemctl_json_print(top, true, stdout);
+	} else if (r.n) {
+		xpmemctl_table_print(xpmemctl_nodes_table(&r, o->bytes), stdout);
+	} else {
+		puts("not in a fabric (no xpmemd has joined this node)");
+	}
+	xpmemctl_records_free(&r);
+	return EXIT_OK;
+}
+
+/* Kernel-to-kernel round trips through both nodes' daemons. */
+static int cmd_ping(const struct xpmemctl_options *o)
+{
+	unsigned long i, n = o->have_count ? o->count : 4;
+	double min = 0, max = 0, sum = 0;
+	json_object *arr = NULL;
+
+	if (o->json)
+		arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct xpmem_cmd_ping p = { .node = o->node, .size = 64 };
+		double us;
+
+		if (ioctl(device(), XPMEM_CMD_PING, &p) < 0) {
+			int err = errno;
+
+			if (err == ENOTCONN)
+				fail(EXIT_FAIL, "ping node %u: no xpmemd runs on this node", o->node);
+			if (err == EHOSTUNREACH || err == EHOSTDOWN)
+				fail(EXIT_FAIL, "ping node %u: node not up: %s", o->node, strerror(err));
+			device_error("XPMEM_CMD_PING", err);
+		}
+		us = (double)p.rtt_ns / 1e3;
+		min = i == 0 || us < min ? us : min;
+		max = us > max ? us : max;
+		sum += us;
+		if (arr)
+			json_object_array_add(arr, json_object_new_uint64(p.rtt_ns));
+		else
+			printf("node %u: 64 bytes, kernel round trip %.1f us\n", o->node, us);
+	}
+	if (arr) {
+		json_object *top = xpmemctl_jobject();
+
+		xpmemctl_jadd_int(top, "node", o->node);
+		xpmemctl_jadd(top, "rtt_ns", arr);
+		xpmemctl_json_print(top, true, stdout);
+	} else {
+		printf("node %u: %lu round trips, min/avg/max %.1f/%.1f/%.1f us\n", o->node, n, min,
+		       sum / (double)n, max);
+	}
+	return EXIT_OK;
+}
+
 static int cmd_show(const struct xpmemctl_options *o)
 {
 	struct xpmemctl_options f = { .have_segid = true, .segid = o->segid };
@@ -552,6 +617,10 @@ int main(int argc, char **argv)
 		return cmd_show(&o);
 	case XPMEMCTL_CMD_WATCH:
 		return cmd_watch(&o);
+	case XPMEMCTL_CMD_NODES:
+		return cmd_nodes(&o);
+	case XPMEMCTL_CMD_PING:
+		return cmd_ping(&o);
 	case XPMEMCTL_CMD_NONE:
 		break;
 	}

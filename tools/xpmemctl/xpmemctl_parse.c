@@ -32,6 +32,8 @@ size_t xpmemctl_record_size(uint32_t kind)
 		return sizeof(struct xpmem_attachment_info);
 	case XPMEM_QUERY_STATS:
 		return sizeof(struct xpmem_stats_info);
+	case XPMEM_QUERY_NODES:
+		return sizeof(struct xpmem_node_info);
 	}
 	return 0;
 }
@@ -53,6 +55,8 @@ size_t xpmemctl_record_min(uint32_t kind)
 		return END_OF(struct xpmem_attachment_info, recalls);
 	case XPMEM_QUERY_STATS:
 		return END_OF(struct xpmem_stats_info, pinned_pages);
+	case XPMEM_QUERY_NODES:
+		return END_OF(struct xpmem_node_info, served);
 	}
 	return 0;
 }
@@ -173,6 +177,7 @@ static const struct {
 	{ "segments", XPMEMCTL_CMD_SEGMENTS }, { "permits", XPMEMCTL_CMD_PERMITS },
 	{ "attachments", XPMEMCTL_CMD_ATTACHMENTS }, { "stats", XPMEMCTL_CMD_STATS },
 	{ "show", XPMEMCTL_CMD_SHOW }, { "watch", XPMEMCTL_CMD_WATCH },
+	{ "nodes", XPMEMCTL_CMD_NODES }, { "ping", XPMEMCTL_CMD_PING },
 };
 
 static enum xpmemctl_args __attribute__((format(printf, 2, 3)))
@@ -289,12 +294,24 @@ enum xpmemctl_args xpmemctl_parse_args(int argc, char **argv, xpmemctl_user_look
 			return args_error(error, SEGID_ERROR, argv[optind]);
 		optind++;
 	}
+	if (o->command == XPMEMCTL_CMD_PING) {
+		if (optind >= argc)
+			return args_error(error, "ping: missing NODE");
+		if (!xpmemctl_parse_ulong(argv[optind], 10, XPMEM_FABRIC_MAX_NODE, &v) || v == 0)
+			return args_error(error, "ping: invalid node '%s' (1..%d)", argv[optind],
+					  XPMEM_FABRIC_MAX_NODE);
+		o->node = (uint32_t)v;
+		optind++;
+	}
 	if (optind < argc)
 		return args_error(error, "%s: unexpected argument '%s'", name, argv[optind]);
-	if ((o->have_interval || o->have_count) && o->command != XPMEMCTL_CMD_WATCH)
-		return args_error(error, "%s: --interval and --count are for watch only", name);
+	if (o->have_interval && o->command != XPMEMCTL_CMD_WATCH)
+		return args_error(error, "%s: --interval is for watch only", name);
+	if (o->have_count && o->command != XPMEMCTL_CMD_WATCH && o->command != XPMEMCTL_CMD_PING)
+		return args_error(error, "%s: --count is for watch and ping only", name);
 	if ((o->have_pid || o->have_uid || o->have_segid) &&
-	    (o->command == XPMEMCTL_CMD_STATS || o->command == XPMEMCTL_CMD_SHOW))
+	    (o->command == XPMEMCTL_CMD_STATS || o->command == XPMEMCTL_CMD_SHOW ||
+	     o->command == XPMEMCTL_CMD_NODES || o->command == XPMEMCTL_CMD_PING))
 		return args_error(error, "%s: --pid, --uid and --segid are for segments, "
 				  "permits, attachments and watch", name);
 	return XPMEMCTL_ARGS_OK;
@@ -391,6 +408,21 @@ void xpmemctl_name_raw(char *buf, const char *name, size_t len)
 
 	memcpy(buf, name, n);
 	buf[n] = '\0';
+}
+
+const char *xpmemctl_node_state_name(uint32_t state)
+{
+	switch (state) {
+	case XPMEM_NODE_UNKNOWN:
+		return "unknown";
+	case XPMEM_NODE_UP:
+		return "up";
+	case XPMEM_NODE_SUSPECT:
+		return "suspect";
+	case XPMEM_NODE_DEAD:
+		return "dead";
+	}
+	return "?";
 }
 
 const char *xpmemctl_access_name(uint32_t flags)

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "xpmem_ioctl.h"
+#include "xpmem_fabric.h" /* and xpmem_ioctl.h */
 
 /* The kernel refuses replies larger than this (XPMEM_QUERY_MAX_BYTES). */
 #define XPMEMCTL_QUERY_MAX_BYTES (16U << 20)
@@ -69,6 +69,8 @@ enum xpmemctl_command {
 	XPMEMCTL_CMD_STATS,
 	XPMEMCTL_CMD_SHOW,
 	XPMEMCTL_CMD_WATCH,
+	XPMEMCTL_CMD_NODES,
+	XPMEMCTL_CMD_PING,
 	XPMEMCTL_CMD_VERSION,
 	XPMEMCTL_CMD_HELP,
 };
@@ -83,6 +85,7 @@ struct xpmemctl_options {
 	int64_t segid; /* --segid, or the SEGID of show */
 	double interval;
 	unsigned long count;
+	uint32_t node; /* ping NODE */
 };
 
 enum xpmemctl_args {
@@ -134,5 +137,7 @@ size_t xpmemctl_name_text(char *buf, const char *name, size_t len);
 /* The bytes of a name up to its first NUL, at most len: table cells escape the rest. */
 void xpmemctl_name_raw(char *buf, const char *name, size_t len);
 const char *xpmemctl_access_name(uint32_t flags);
+/* "up", "suspect", ... for enum xpmem_fabric_node_state; "?" for others. */
+const char *xpmemctl_node_state_name(uint32_t state);
 
 #endif /* XPMEMCTL_PARSE_H */

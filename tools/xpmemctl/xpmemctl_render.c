@@ -530,3 +530,87 @@ struct libscols_table *xpmemctl_stats_line(const struct xpmem_stats_info *st)
 		cell(ln, i, xpmemctl_asprintf("%" PRIu64, v[i]));
 	return tb;
 }
+
+/* ---- fabric nodes ---- */
+
+static const struct column node_cols[] = {
+	{ "NODE", RIGHT },     { "ROLE", 0 },	     { "STATE", 0 },	  { "EPOCH", RIGHT },
+	{ "HEARTBEAT", RIGHT }, { "RTT", RIGHT },     { "WINDOW", 0 },	  { "REQUESTS", RIGHT },
+	{ "FAILED", RIGHT },   { "SERVED", RIGHT },   { "REJECTED", RIGHT },
+};
+
+static json_object *node_json(const struct xpmem_node_info *n)
+{
+	json_object *o = xpmemctl_jobject();
+	bool self = n->flags & XPMEM_NODE_INFO_SELF;
+
+	xpmemctl_jadd_int(o, "node", n->node);
+	xpmemctl_jadd(o, "self", json_object_new_boolean(self));
+	xpmemctl_jadd_str(o, "state", xpmemctl_node_state_name(n->state));
+	xpmemctl_jadd_u64(o, "epoch", n->epoch);
+	if (!self) {
+		xpmemctl_jadd_u64(o, "heartbeat_age_ns", n->heartbeat_age_ns);
+		xpmemctl_jadd_u64(o, "rtt_ns", n->rtt_ns);
+		xpmemctl_jadd(o, "window", json_object_new_boolean(n->flags & XPMEM_NODE_INFO_WINDOW));
+		xpmemctl_jadd_u64(o, "window_phys", n->window_phys);
+		xpmemctl_jadd_u64(o, "window_size", n->window_size);
+		xpmemctl_jadd_u64(o, "rejected", n->rejected);
+	}
+	xpmemctl_jadd_u64(o, "requests", n->requests);
+	xpmemctl_jadd_u64(o, "request_failures", n->request_failures);
+	xpmemctl_jadd_u64(o, "served", n->served);
+	return o;
+}
+
+json_object *xpmemctl_nodes_json(const struct xpmemctl_records *r)
+{
+	json_object *arr = jarray();
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		jappend(arr, node_json(xpmemctl_record(r, i)));
+	return arr;
+}
+
+/* Nanoseconds as the shortest readable duration: "850us", "12.3ms", "4.0s". */
+static char *duration_string(uint64_t ns)
+{
+	if (ns < 1000000)
+		return xpmemctl_asprintf("%" PRIu64 "us", ns / 1000);
+	if (ns < 1000000000)
+		return xpmemctl_asprintf("%.1fms", (double)ns / 1e6);
+	return xpmemctl_asprintf("%.1fs", (double)ns / 1e9);
+}
+
+struct libscols_table *xpmemctl_nodes_table(const struct xpmemctl_records *r, bool bytes)
+{
+	struct libscols_table *tb = table_new(node_cols, ARRAY_SIZE(node_cols), true);
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		const struct xpmem_node_info *n = xpmemctl_record(r, i);
+		struct libscols_line *ln = table_line(tb);
+		bool self = n->flags & XPMEM_NODE_INFO_SELF;
+		char size[XPMEMCTL_SIZE_TEXT];
+
+		cell(ln, 0, xpmemctl_asprintf("%u", n->node));
+		cell(ln, 1, xpmemctl_asprintf("%s", self ? "this node" : "peer"));
+		cell(ln, 2, xpmemctl_asprintf("%s", xpmemctl_node_state_name(n->state)));
+		cell(ln, 3, xpmemctl_asprintf("%" PRIu64, (uint64_t)n->epoch));
+		cell(ln, 4, self ? xpmemctl_asprintf("-") : duration_string(n->heartbeat_age_ns));
+		cell(ln, 5, self || !n->rtt_ns ? xpmemctl_asprintf("-") : duration_string(n->rtt_ns));
+		if (n->flags & XPMEM_NODE_INFO_WINDOW) {
+			xpmemctl_size_text(size, n->window_size, bytes);
+			cell(ln, 6, xpmemctl_asprintf("0x%" PRIx64 "+%s", (uint64_t)n->window_phys,
+						      size));
+		} else {
+			cell(ln, 6, xpmemctl_asprintf("-"));
+		}
+		cell(ln, 7, xpmemctl_asprintf("%" PRIu64, (uint64_t)n->requests));
+		cell(ln, 8, xpmemctl_asprintf("%" PRIu64, (uint64_t)n->request_failures));
+		cell(ln, 9, xpmemctl_asprintf("%" PRIu64, (uint64_t)n->served));
+		cell(ln, 10, self ? xpmemctl_asprintf("-") :
+				    xpmemctl_asprintf("%" PRIu64, (uint64_t)n->rejected));
+	}
+	return tb;
+}

@@ -45,6 +45,8 @@ json_object *xpmemctl_accesses_json(const struct xpmemctl_records *r,
 json_object *xpmemctl_attachments_json(const struct xpmemctl_records *r,
 				       const struct xpmemctl_view *v);
 json_object *xpmemctl_stats_json(const struct xpmem_stats_info *st);
+json_object *xpmemctl_nodes_json(const struct xpmemctl_records *r);
+struct libscols_table *xpmemctl_nodes_table(const struct xpmemctl_records *r, bool bytes);
 
 struct libscols_table *xpmemctl_segments_table(const struct xpmemctl_records *r,
 					       const struct xpmemctl_view *v);

@@ -297,6 +297,23 @@ static void render_stats(const struct xpmemctl_records *r, bool pretty)
 	CHECK(table_lines(xpmemctl_stats_line(st)) == 2);
 }
 
+static void render_nodes(const struct xpmemctl_records *r, bool pretty)
+{
+	json_object *arr = json_round_trip(xpmemctl_nodes_json(r), pretty);
+	size_t i;
+
+	CHECK(json_object_array_length(arr) == r->n);
+	for (i = 0; i < r->n; i++) {
+		const struct xpmem_node_info *n = xpmemctl_record(r, i);
+		json_object *o = json_object_array_get_idx(arr, i);
+
+		CHECK(ju64(o, "node") == n->node && ju64(o, "epoch") == n->epoch &&
+		      ju64(o, "served") == n->served);
+	}
+	json_object_put(arr);
+	CHECK(table_lines(xpmemctl_nodes_table(r, pretty)) == r->n + 1);
+}
+
 static void check_retry(const struct xpmem_cmd_query *q)
 {
 	unsigned __int128 want = ((unsigned __int128)q->total + q->total / 8 + 8) * q->record_size;
@@ -340,7 +357,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	local = xpmemctl_record_size(q.kind);
 	min = xpmemctl_record_min(q.kind);
 	CHECK(min <= local);
-	CHECK((local == 0) == (q.kind < XPMEM_QUERY_SEGMENTS || q.kind > XPMEM_QUERY_STATS));
+	CHECK((local == 0) == (q.kind < XPMEM_QUERY_SEGMENTS || q.kind > XPMEM_QUERY_NODES));
 	malformed = !local || q.record_size < min ||
 		    (unsigned __int128)q.count * q.record_size > buf_size;
 	reply = xpmemctl_reply_check(&q, buf_size);
@@ -383,6 +400,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case XPMEM_QUERY_STATS:
 		render_stats(&r, pretty);
+		break;
+	case XPMEM_QUERY_NODES:
+		render_nodes(&r, pretty);
 		break;
 	}
 	xpmemctl_records_free(&r);

@@ -89,7 +89,17 @@ static void query_seeds(void)
 		.gets = 4, .attaches = 3, .faults = 100, .fault_retries = 1, .recalls = 7,
 	} };
 
+	struct xpmem_node_info nodes[2] = {
+		{ .node = 1, .state = XPMEM_NODE_UP, .epoch = 1700000000000000000ULL,
+		  .flags = XPMEM_NODE_INFO_SELF, .served = 3 },
+		{ .node = 2, .state = XPMEM_NODE_SUSPECT, .epoch = 1700000000000000001ULL,
+		  .heartbeat_age_ns = 1500000000, .rtt_ns = 850000, .rejected = 2,
+		  .flags = XPMEM_NODE_INFO_WINDOW, .window_phys = 0x800000000,
+		  .window_size = 512 << 20, .requests = 9, .request_failures = 1 },
+	};
+
 	REPLY("segments", XPMEM_QUERY_SEGMENTS, 0, 2, 2, "attacher", seg);
+	REPLY("nodes", XPMEM_QUERY_NODES, 0, 2, 2, "", nodes);
 	REPLY("segments-bytes-partial", XPMEM_QUERY_SEGMENTS, 5, 1, 40, "x", seg);
 	REPLY("permits", XPMEM_QUERY_ACCESSES, 0, 2, 2, "holder", acc);
 	REPLY("permits-gone", XPMEM_QUERY_ACCESSES, 2, 2, 2, "", acc);

@@ -62,7 +62,9 @@ def main():
         send({"execute": "qmp_capabilities"})
         reply()
         send(cmd)
-        r = reply() if cmd.get("execute") != "quit" else {"return": {}}
+        # Also for quit: QEMU drops the queued commands of a client that hangs up, so
+        # wait for its answer or for it to close the connection while exiting.
+        r = reply()
     except (OSError, ValueError) as e:
         if cmd.get("execute") == "quit":  # QEMU may close before it answers
             print("{}")
