@@ -59,7 +59,8 @@ struct xpmem_fabric_join {
 /*
  * XPMEM_FABRIC_WINDOW: a local physical range [phys, phys + size) through which
  * this node reaches peer node's RAM (the testbed: ivshmem BAR 2 onto the peer's
- * RAM file). A peer physical address P is at window offset P when P < below_4g
+ * RAM file), inside one memory BAR of a PCI device (-EINVAL otherwise). A peer
+ * physical address P is at window offset P when P < below_4g
  * or below_4g is 0, else at P - 4 GiB + below_4g. The kernel reads the beacon the
  * peer reported through the window and accepts the window only when it holds
  * that node, epoch and nonce (-EHOSTUNREACH otherwise); the range must not be
@@ -103,6 +104,11 @@ struct xpmem_fabric_node {
 #define XPMEM_FABRIC_PAYLOAD_MAX 4096
 enum xpmem_fabric_msg_type {
 	XPMEM_FMSG_PING = 1, /* payload echoed: kernel-to-kernel round trip */
+	XPMEM_FMSG_GET = 2, /* a permit for a segment of the receiver */
+	XPMEM_FMSG_RELEASE = 3, /* that permit is no longer used */
+	XPMEM_FMSG_FAULT = 4, /* pages of it, pinned until recalled */
+	XPMEM_FMSG_RECALL = 5, /* unmap those pages and acknowledge */
+	XPMEM_FMSG_GONE = 6, /* the segment was removed */
 };
 
 #define XPMEM_FMSG_ANSWER 0x80000000u

@@ -180,7 +180,7 @@ struct xpmem_stats_info {
 	__u64 faults;
 	__u64 fault_retries;
 	__u64 recalls;
-	__u64 pinned_pages; /* always 0: nothing is pinned */
+	__u64 pinned_pages; /* granted to other fabric nodes now (local attachments pin nothing) */
 	__u64 huge_faults; /* faults served with a 2 MiB mapping */
 };
 

@@ -206,7 +206,8 @@ int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,
 		ret = (int)addr;
 		goto out_att;
 	}
-	if (prefault) {
+	/* Pages of another node come with its faults (first touch) only. */
+	if (prefault && !seg->remote) {
 		ret = xpmem_prefault(att, addr, addr + size);
 		if (ret) {
 			vm_munmap(addr, size);

@@ -13,6 +13,7 @@
 #include <linux/ioport.h>
 #include <linux/ktime.h>
 #include <linux/miscdevice.h>
+#include <linux/pci.h>
 #include <linux/poll.h>
 #include <linux/random.h>
 #include <linux/sizes.h>
@@ -47,6 +48,7 @@ struct xpmem_fabric_req {
 	u32 node;
 	struct list_head queue; /* in fab.queue until the daemon reads it */
 	struct completion done;
+	bool detached; /* nobody waits: finishing frees it */
 	struct xpmem_fabric_msg *msg; /* the request, then the answer */
 };
 
@@ -93,6 +95,29 @@ static bool xpmem_fabric_node_valid(u32 node)
 	return node >= 1 && node <= XPMEM_FABRIC_MAX_NODE;
 }
 
+static struct xpmem_fabric_req *xpmem_fabric_req_alloc(u32 node)
+{
+	struct xpmem_fabric_req *req = kzalloc(sizeof(*req), GFP_KERNEL);
+
+	if (!req)
+		return NULL;
+	req->msg = kmalloc(sizeof(*req->msg), GFP_KERNEL);
+	if (!req->msg) {
+		kfree(req);
+		return NULL;
+	}
+	init_completion(&req->done);
+	INIT_LIST_HEAD(&req->queue);
+	req->node = node;
+	return req;
+}
+
+static void xpmem_fabric_req_free(struct xpmem_fabric_req *req)
+{
+	kfree(req->msg);
+	kfree(req);
+}
+
 /* Ends a request with status (and, when answer is given, its payload). Under fab.lock. */
 static void xpmem_fabric_finish(struct xpmem_fabric_req *req, int status,
 				const struct xpmem_fabric_msg *answer)
@@ -110,7 +135,10 @@ static void xpmem_fabric_finish(struct xpmem_fabric_req *req, int status,
 	}
 	if (peer && status)
 		peer->failures++;
-	complete(&req->done);
+	if (req->detached)
+		xpmem_fabric_req_free(req);
+	else
+		complete(&req->done);
 }
 
 /* Fails every pending request (to node, or to any node when node is 0). Under fab.lock. */
@@ -125,32 +153,22 @@ static void xpmem_fabric_fail_pending(u32 node, int status)
 }
 
 /*
- * Sends a request of type with payload to node's kernel and waits up to timeout
- * jiffies for its answer: *answer_len bytes at most are copied to answer, and
- * *answer_len is set to what arrived. Returns the remote status, or -ENOTCONN
- * (no daemon), -EHOSTUNREACH (node not up), -ETIMEDOUT, -EINTR (fatal signal).
+ * Queues a request of type with payload for node's kernel. Returns the request
+ * (to wait for with xpmem_fabric_wait()), or ERR_PTR(-ENOTCONN) when no daemon
+ * runs here, -EHOSTUNREACH when node is not up, -ENOMEM.
  */
-int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
-		      void *answer, u32 *answer_len, unsigned long timeout)
+struct xpmem_fabric_req *xpmem_fabric_submit(u32 node, u32 type,
+					     const void *payload, u32 len)
 {
 	struct xpmem_fabric_peer *peer;
 	struct xpmem_fabric_req *req;
-	long left;
 	int ret;
 
 	if (len > XPMEM_FABRIC_PAYLOAD_MAX)
-		return -EINVAL;
-	req = kzalloc(sizeof(*req), GFP_KERNEL);
+		return ERR_PTR(-EINVAL);
+	req = xpmem_fabric_req_alloc(node);
 	if (!req)
-		return -ENOMEM;
-	req->msg = kmalloc(sizeof(*req->msg), GFP_KERNEL);
-	if (!req->msg) {
-		kfree(req);
-		return -ENOMEM;
-	}
-	init_completion(&req->done);
-	INIT_LIST_HEAD(&req->queue);
-	req->node = node;
+		return ERR_PTR(-ENOMEM);
 
 	mutex_lock(&fab.lock);
 	peer = xa_load(&fab.peers, node);
@@ -164,7 +182,8 @@ int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
 				      &fab.next_id, GFP_KERNEL);
 	if (ret < 0) {
 		mutex_unlock(&fab.lock);
-		goto out;
+		xpmem_fabric_req_free(req);
+		return ERR_PTR(ret);
 	}
 	req->msg->id = req->id;
 	req->msg->node = node;
@@ -177,6 +196,20 @@ int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
 	peer->requests++;
 	mutex_unlock(&fab.lock);
 	wake_up_interruptible(&xpmem_fabric_readers);
+	return req;
+}
+
+/*
+ * Waits up to timeout jiffies for the answer to req and frees it: at most
+ * *answer_len bytes are copied to answer, and *answer_len is set to what
+ * arrived. Returns the remote status, or -ENOTCONN (the daemon left),
+ * -EHOSTUNREACH or -EHOSTDOWN (node gone), -ETIMEDOUT, -EINTR (fatal signal).
+ */
+int xpmem_fabric_wait(struct xpmem_fabric_req *req, void *answer,
+		      u32 *answer_len, unsigned long timeout)
+{
+	long left;
+	int ret;
 
 	left = wait_for_completion_killable_timeout(&req->done, timeout);
 	mutex_lock(&fab.lock);
@@ -191,10 +224,85 @@ int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
 		       min(*answer_len, req->msg->len));
 		*answer_len = req->msg->len;
 	}
-out:
-	kfree(req->msg);
-	kfree(req);
+	xpmem_fabric_req_free(req);
 	return ret;
+}
+
+/* Submit and wait (see both). */
+int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
+		      void *answer, u32 *answer_len, unsigned long timeout)
+{
+	struct xpmem_fabric_req *req;
+
+	req = xpmem_fabric_submit(node, type, payload, len);
+	if (IS_ERR(req))
+		return PTR_ERR(req);
+	return xpmem_fabric_wait(req, answer, answer_len, timeout);
+}
+
+/* A request nobody waits for: its answer, or its failure, only frees it. */
+void xpmem_fabric_post(u32 node, u32 type, const void *payload, u32 len)
+{
+	struct xpmem_fabric_req *req;
+
+	req = xpmem_fabric_submit(node, type, payload, len);
+	if (IS_ERR(req))
+		return;
+	mutex_lock(&fab.lock);
+	if (xa_load(&fab.reqs, req->id) == req)
+		req->detached = true;
+	else
+		xpmem_fabric_req_free(req); /* already failed */
+	mutex_unlock(&fab.lock);
+}
+
+/* Where peer physical address P lies in a window onto the peer's RAM file. */
+static bool xpmem_fabric_window_offset(u64 below_4g, u64 phys, u64 *offset)
+{
+	if (!below_4g || phys < below_4g) {
+		*offset = phys;
+		return true;
+	}
+	if (phys < SZ_4G)
+		return false; /* the PCI hole: no RAM there */
+	*offset = phys - SZ_4G + below_4g;
+	return true;
+}
+
+/* The local pfn through which node's page at physical address phys is reached. */
+int xpmem_fabric_window_pfn(u32 node, u64 epoch, u64 phys, unsigned long *pfn)
+{
+	struct xpmem_fabric_peer *peer;
+	int ret = -EHOSTUNREACH;
+	u64 off;
+
+	mutex_lock(&fab.lock);
+	peer = xa_load(&fab.peers, node);
+	if (peer && peer->window && peer->epoch == epoch &&
+	    peer->state != XPMEM_NODE_DEAD) {
+		ret = -EFAULT;
+		if (xpmem_fabric_window_offset(peer->below_4g, phys, &off) &&
+		    off < peer->window_size) {
+			*pfn = PHYS_PFN(peer->window_phys + off);
+			ret = 0;
+		}
+	}
+	mutex_unlock(&fab.lock);
+	return ret;
+}
+
+/* The epoch node is known by now, 0 if none. */
+u64 xpmem_fabric_epoch(u32 node)
+{
+	struct xpmem_fabric_peer *peer;
+	u64 epoch = 0;
+
+	mutex_lock(&fab.lock);
+	peer = xa_load(&fab.peers, node);
+	if (peer)
+		epoch = peer->epoch;
+	mutex_unlock(&fab.lock);
+	return epoch;
 }
 
 /* XPMEM_CMD_PING: a kernel-to-kernel round trip through both daemons. */
@@ -266,6 +374,8 @@ static int xpmem_fabric_release(struct inode *inode, struct file *file)
 		peer->window = false;
 	}
 	mutex_unlock(&fab.lock);
+	/* No recall can reach this node now: drop what it maps of other nodes. */
+	xpmem_remote_disconnected();
 	return 0;
 }
 
@@ -310,11 +420,27 @@ static ssize_t xpmem_fabric_read(struct file *file, char __user *buf,
 	}
 	if (job) {
 		list_del(&job->queue);
-		fab.jobs--;
 		mutex_unlock(&fab.lock);
 		n = XPMEM_FABRIC_MSG_HDR_LEN + job->msg.len;
-		ret = copy_to_user(buf, &job->msg, n) ? -EFAULT : n;
+		if (!copy_to_user(buf, &job->msg, n)) {
+			mutex_lock(&fab.lock);
+			fab.jobs--;
+			mutex_unlock(&fab.lock);
+			kfree(job);
+			ret = n;
+			goto out;
+		}
+		/* Still owed to the asker: the next read sends it. */
+		mutex_lock(&fab.lock);
+		if (fab.daemon) {
+			list_add(&job->queue, &fab.answers);
+			job = NULL;
+		} else {
+			fab.jobs--;
+		}
+		mutex_unlock(&fab.lock);
 		kfree(job);
+		ret = -EFAULT;
 		goto out;
 	}
 	list_del_init(&req->queue);
@@ -419,17 +545,24 @@ static void xpmem_fabric_new_epoch(struct xpmem_fabric_peer *peer, u64 epoch)
 	peer->rtt_ns = 0;
 }
 
-/* Where peer physical address P lies in a window onto the peer's RAM file. */
-static bool xpmem_fabric_window_offset(u64 below_4g, u64 phys, u64 *offset)
+/* Whether [phys, phys + size) lies inside one assigned memory BAR of a PCI device. */
+static bool xpmem_fabric_in_pci_bar(u64 phys, u64 size)
 {
-	if (!below_4g || phys < below_4g) {
-		*offset = phys;
-		return true;
+	struct pci_dev *pdev = NULL;
+	int i;
+
+	for_each_pci_dev(pdev) {
+		for (i = 0; i < PCI_STD_NUM_BARS; i++) {
+			struct resource *r = &pdev->resource[i];
+
+			if ((r->flags & IORESOURCE_MEM) && !(r->flags & IORESOURCE_UNSET) &&
+			    r->start && phys >= r->start && phys + size - 1 <= r->end) {
+				pci_dev_put(pdev);
+				return true;
+			}
+		}
 	}
-	if (phys < SZ_4G)
-		return false; /* the PCI hole: no RAM there */
-	*offset = phys - SZ_4G + below_4g;
-	return true;
+	return false;
 }
 
 static long xpmem_fabric_window(void __user *uarg)
@@ -437,8 +570,9 @@ static long xpmem_fabric_window(void __user *uarg)
 	struct xpmem_fabric_window w;
 	struct xpmem_fabric_beacon b;
 	struct xpmem_fabric_peer *peer;
+	bool restarted = false;
 	unsigned long node;
-	void *map;
+	void __iomem *map;
 	u64 off;
 	int ret = 0;
 
@@ -447,21 +581,25 @@ static long xpmem_fabric_window(void __user *uarg)
 	if (!xpmem_fabric_node_valid(w.node) || w.pad || !w.epoch ||
 	    !w.size || !PAGE_ALIGNED(w.phys) || !PAGE_ALIGNED(w.size) ||
 	    w.phys + w.size < w.phys || !PAGE_ALIGNED(w.beacon_phys) ||
+	    !PAGE_ALIGNED(w.below_4g) || w.below_4g > SZ_4G ||
 	    !xpmem_fabric_window_offset(w.below_4g, w.beacon_phys, &off) ||
 	    off > w.size - PAGE_SIZE)
 		return -EINVAL;
-	/* A window onto our own RAM would hand out local pages as a peer's. */
-	if (region_intersects(w.phys, w.size, IORESOURCE_SYSTEM_RAM,
-			      IORES_DESC_NONE) != REGION_DISJOINT)
+	/*
+	 * Only a device's memory BAR can be a window: never our own RAM (its pages
+	 * would be handed out as a peer's), never beyond the device.
+	 */
+	if (!xpmem_fabric_in_pci_bar(w.phys, w.size))
 		return -EINVAL;
 	if (!xpmem_fabric_self() || w.node == xpmem_fabric_self())
 		return -EINVAL;
 
-	map = memremap(w.phys + off, sizeof(b), MEMREMAP_WB);
+	/* Uncached: a line cached from an earlier proof must not answer this one. */
+	map = ioremap(w.phys + off, sizeof(b));
 	if (!map)
 		return -ENXIO;
-	memcpy(&b, map, sizeof(b));
-	memunmap(map);
+	memcpy_fromio(&b, map, sizeof(b));
+	iounmap(map);
 	if (b.magic != XPMEM_BEACON_MAGIC || b.node != w.node ||
 	    b.epoch != w.epoch || b.nonce != w.beacon_nonce)
 		return -EHOSTUNREACH;
@@ -478,7 +616,8 @@ static long xpmem_fabric_window(void __user *uarg)
 	else if (peer && w.epoch < peer->epoch)
 		ret = -ESTALE;
 	if (!ret) {
-		if (w.epoch > peer->epoch)
+		restarted = w.epoch > peer->epoch;
+		if (restarted)
 			xpmem_fabric_new_epoch(peer, w.epoch);
 		peer->window_phys = w.phys;
 		peer->window_size = w.size;
@@ -486,6 +625,8 @@ static long xpmem_fabric_window(void __user *uarg)
 		peer->window = true;
 	}
 	mutex_unlock(&fab.lock);
+	if (restarted)
+		xpmem_remote_peer_gone(w.node, w.epoch);
 	return ret;
 }
 
@@ -493,6 +634,7 @@ static long xpmem_fabric_node(void __user *uarg)
 {
 	struct xpmem_fabric_node n;
 	struct xpmem_fabric_peer *peer;
+	u64 gone_before = 0;
 	int ret = 0;
 
 	if (copy_from_user(&n, uarg, sizeof(n)))
@@ -514,8 +656,10 @@ static long xpmem_fabric_node(void __user *uarg)
 		ret = -ESTALE;
 		goto out;
 	}
-	if (n.epoch > peer->epoch)
+	if (n.epoch > peer->epoch) {
 		xpmem_fabric_new_epoch(peer, n.epoch);
+		gone_before = n.epoch;
+	}
 	peer->state = n.state;
 	peer->heartbeat_age_ns = n.heartbeat_age_ns;
 	peer->rtt_ns = n.rtt_ns;
@@ -523,9 +667,12 @@ static long xpmem_fabric_node(void __user *uarg)
 	if (n.state == XPMEM_NODE_DEAD) {
 		xpmem_fabric_fail_pending(n.node, -EHOSTDOWN);
 		peer->window = false;
+		gone_before = U64_MAX; /* fenced: none of its incarnations can touch us */
 	}
 out:
 	mutex_unlock(&fab.lock);
+	if (gone_before)
+		xpmem_remote_peer_gone(n.node, gone_before);
 	return ret;
 }
 
@@ -551,13 +698,8 @@ static void xpmem_fabric_job_run(struct work_struct *work)
 	struct xpmem_fabric_msg *msg = &job->msg;
 	bool queued;
 
-	msg->status = 0;
-	switch (msg->type) {
-	case XPMEM_FMSG_PING:
-		break; /* the payload goes back as it came */
-	default:
-		msg->status = -EOPNOTSUPP;
-	}
+	/* A ping's payload goes back as it came. */
+	msg->status = msg->type == XPMEM_FMSG_PING ? 0 : xpmem_remote_serve(msg);
 	if (msg->status)
 		msg->len = 0;
 	msg->type |= XPMEM_FMSG_ANSWER;
@@ -628,15 +770,19 @@ static long xpmem_fabric_reply(void __user *uarg)
 	ret = xpmem_fabric_msg_in(msg, uarg);
 	if (ret)
 		goto out;
-	if (msg->status > 0 || msg->status < -MAX_ERRNO) {
+	if (msg->status > 0 || !(msg->type & XPMEM_FMSG_ANSWER)) {
 		ret = -EINVAL;
 		goto out;
 	}
+	/* Kernel-internal codes (restart, ...) mean nothing here: -EIO. */
+	if (msg->status < -EHWPOISON)
+		msg->status = -EIO;
 	mutex_lock(&fab.lock);
 	req = msg->id <= U32_MAX ? xa_load(&fab.reqs, msg->id) : NULL;
 	if (!req)
 		ret = -ENOENT; /* given up already */
-	else if (req->node != msg->node || !list_empty(&req->queue))
+	else if (req->node != msg->node || !list_empty(&req->queue) ||
+		 req->msg->type != (msg->type & ~XPMEM_FMSG_ANSWER))
 		ret = -EINVAL;
 	else
 		xpmem_fabric_finish(req, msg->status, msg);
@@ -667,7 +813,8 @@ static long xpmem_fabric_ioctl(struct file *file, unsigned int cmd,
 }
 
 /* Query records: this node first, then every peer ever mentioned. */
-void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx)
+void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx,
+			      bool see_all)
 {
 	struct xpmem_fabric_peer *peer;
 	struct xpmem_node_info *info;
@@ -698,8 +845,11 @@ void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx)
 		info->rejected = peer->rejected;
 		if (peer->window) {
 			info->flags |= XPMEM_NODE_INFO_WINDOW;
-			info->window_phys = peer->window_phys;
-			info->window_size = peer->window_size;
+			/* Physical addresses are for root only, as in /proc/iomem. */
+			if (see_all) {
+				info->window_phys = peer->window_phys;
+				info->window_size = peer->window_size;
+			}
 		}
 		info->requests = peer->requests;
 		info->request_failures = peer->failures;
@@ -734,6 +884,7 @@ int xpmem_fabric_init(void)
 	ret = misc_register(&xpmem_fabric_miscdev);
 	if (ret)
 		destroy_workqueue(xpmem_fabric_wq);
+	xpmem_remote_exit();
 	return ret;
 }
 

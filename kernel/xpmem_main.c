@@ -232,11 +232,13 @@ static struct miscdevice xpmem_miscdev = {
 	.mode = 0666,
 };
 
-/* The existing module's format; nothing is ever pinned here, so both stay 0. */
+/* The existing module's format: only pages granted to other fabric nodes are pinned. */
 static int xpmem_global_pages_show(struct seq_file *m, void *v)
 {
-	seq_puts(m, "all pages pinned by XPMEM: 0\n");
-	seq_puts(m, "all pages unpinned by XPMEM: 0\n");
+	seq_printf(m, "all pages pinned by XPMEM: %lld\n",
+		   (long long)atomic64_read(&xpmem_stats.pinned_total));
+	seq_printf(m, "all pages unpinned by XPMEM: %lld\n",
+		   (long long)atomic64_read(&xpmem_stats.unpinned));
 	return 0;
 }
 
@@ -258,6 +260,7 @@ static int xpmem_stats_show(struct seq_file *m, void *v)
 	XPMEM_SHOW(fault_retries);
 	XPMEM_SHOW(huge_faults);
 	XPMEM_SHOW(recalls);
+	XPMEM_SHOW(pinned);
 #undef XPMEM_SHOW
 	return 0;
 }
@@ -282,16 +285,17 @@ static int __init xpmem_init(void)
 	    !proc_create_single("stats", 0444, xpmem_proc_dir,
 				xpmem_stats_show))
 		goto err_proc;
-	ret = misc_register(&xpmem_miscdev);
-	if (ret)
-		goto err_proc;
 	ret = xpmem_fabric_init();
 	if (ret)
-		goto err_misc;
+		goto err_proc;
+	/* Last: once /dev/xpmem can be opened, init must not fail any more. */
+	ret = misc_register(&xpmem_miscdev);
+	if (ret)
+		goto err_fabric;
 	return 0;
 
-err_misc:
-	misc_deregister(&xpmem_miscdev);
+err_fabric:
+	xpmem_fabric_exit();
 err_proc:
 	proc_remove(xpmem_proc_dir);
 	xpmem_fs_exit();
@@ -302,8 +306,8 @@ err_tables:
 
 static void __exit xpmem_exit(void)
 {
-	xpmem_fabric_exit();
 	misc_deregister(&xpmem_miscdev);
+	xpmem_fabric_exit();
 	proc_remove(xpmem_proc_dir);
 	xpmem_tables_exit();
 	xpmem_fs_exit();

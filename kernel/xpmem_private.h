@@ -18,6 +18,7 @@
 #include <linux/interval_tree.h>
 #include <linux/list.h>
 #include <linux/mm.h>
+#include <linux/hmm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
@@ -35,6 +36,9 @@
  */
 #define XPMEM_ID_RANDOM_BITS 52
 #define XPMEM_ID_RANDOM_MASK ((1ULL << XPMEM_ID_RANDOM_BITS) - 1)
+
+struct xpmem_remote;
+struct xpmem_fabric_req;
 
 struct xpmem_proc {
 	struct mmu_notifier notifier; /* lifetime via mmu_notifier_get/put */
@@ -80,7 +84,14 @@ struct xpmem_segment {
 	struct mutex lock;
 	bool removed;
 	struct rb_root_cached attachments; /* source ranges of live attachments */
+	struct rb_root_cached grants; /* pages handed to other nodes (xpmem_remote.c) */
 	struct inode *inode; /* address space of all attachment mappings */
+	/*
+	 * Set for the local stand-in of a segment of another node (made by a get of
+	 * its segid): mm is NULL then, start/end are the exporter's addresses, and
+	 * faults ask that node for its pages (xpmem_remote.c).
+	 */
+	struct xpmem_remote *remote;
 };
 
 struct xpmem_access {
@@ -144,6 +155,9 @@ struct xpmem_stats {
 	atomic64_t fault_retries;
 	atomic64_t huge_faults;
 	atomic64_t recalls;
+	atomic64_t pinned; /* pages handed to other nodes, now */
+	atomic64_t unpinned; /* of those, given back */
+	atomic64_t pinned_total;
 };
 
 extern struct xpmem_stats xpmem_stats;
@@ -162,6 +176,11 @@ int xpmem_remove(struct xpmem_proc *proc, s64 segid);
 int xpmem_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid);
 int xpmem_release(struct xpmem_proc *proc, s64 apid);
 struct xpmem_access *xpmem_access_lookup(struct xpmem_proc *proc, s64 apid);
+int xpmem_access_new(struct xpmem_proc *proc, struct xpmem_segment *seg,
+		     int flags, s64 *apid);
+struct xpmem_segment *xpmem_segment_lookup(s64 segid);
+struct xpmem_segment *xpmem_segment_shadow(unsigned long start, u64 size,
+					   struct xpmem_remote *remote);
 void xpmem_access_put(struct xpmem_access *ap);
 void xpmem_segment_get(struct xpmem_segment *seg);
 void xpmem_segment_put(struct xpmem_segment *seg);
@@ -170,6 +189,21 @@ void xpmem_segment_put(struct xpmem_segment *seg);
 extern struct list_head xpmem_all_segments;
 extern struct list_head xpmem_all_accesses;
 extern struct mutex xpmem_all_lock;
+
+/*
+ * One run of attacher pages [start, end) inside one PMD, and their source pfns
+ * (for a huge batch, only the target's, in pfns[0]).
+ */
+struct xpmem_batch {
+	unsigned long start;
+	unsigned long end;
+	unsigned long target; /* must be mapped (faulted in the exporter), or 0 */
+	bool write;
+	bool huge; /* one 2 MiB entry for the whole PMD-sized batch, if possible */
+	unsigned long *pfns;
+};
+
+#define XPMEM_FAULT_BATCH 64
 
 /* xpmem_query.c */
 long xpmem_query(void __user *uarg);
@@ -190,7 +224,28 @@ vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf);
 int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
 		   unsigned long end);
 void xpmem_recall_segment(struct xpmem_segment *seg);
+void xpmem_unmap_attachers(struct xpmem_segment *seg, unsigned long start,
+			   unsigned long end);
+int xpmem_fetch(struct xpmem_segment *seg, unsigned long src,
+		struct xpmem_batch *b, struct hmm_range *range);
+vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
+			       struct mm_struct *mm, unsigned long start,
+			       unsigned long end);
+unsigned int xpmem_fault_window(struct vm_fault *vmf, unsigned long *start,
+				unsigned long *end);
 void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m);
+
+/* xpmem_remote.c: segments of other nodes, and this node's pages they map */
+int xpmem_remote_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid);
+void xpmem_remote_put(struct xpmem_segment *shadow);
+vm_fault_t xpmem_remote_fault(struct vm_fault *vmf);
+void xpmem_remote_recall(struct xpmem_segment *seg, unsigned long start,
+			 unsigned long end);
+void xpmem_remote_segment_gone(struct xpmem_segment *seg);
+int xpmem_remote_serve(struct xpmem_fabric_msg *msg);
+void xpmem_remote_peer_gone(u32 node, u64 before_epoch);
+void xpmem_remote_disconnected(void);
+void xpmem_remote_exit(void);
 
 /* xpmem_fabric.c */
 int xpmem_fabric_init(void);
@@ -199,6 +254,14 @@ u32 xpmem_fabric_self(void);
 int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
 		      void *answer, u32 *answer_len, unsigned long timeout);
 int xpmem_fabric_ping(u32 node, u32 size, u64 *rtt_ns);
-void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx);
+struct xpmem_fabric_req *xpmem_fabric_submit(u32 node, u32 type,
+					     const void *payload, u32 len);
+int xpmem_fabric_wait(struct xpmem_fabric_req *req, void *answer,
+		      u32 *answer_len, unsigned long timeout);
+void xpmem_fabric_post(u32 node, u32 type, const void *payload, u32 len);
+int xpmem_fabric_window_pfn(u32 node, u64 epoch, u64 phys, unsigned long *pfn);
+u64 xpmem_fabric_epoch(u32 node);
+void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx,
+			      bool see_all);
 
 #endif /* XPMEM_PRIVATE_H */

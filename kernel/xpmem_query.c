@@ -191,7 +191,7 @@ static void xpmem_query_stats(struct xpmem_query_ctx *c)
 	info->faults = atomic64_read(&xpmem_stats.faults);
 	info->fault_retries = atomic64_read(&xpmem_stats.fault_retries);
 	info->recalls = atomic64_read(&xpmem_stats.recalls);
-	info->pinned_pages = 0;
+	info->pinned_pages = atomic64_read(&xpmem_stats.pinned);
 	info->huge_faults = atomic64_read(&xpmem_stats.huge_faults);
 }
 
@@ -262,7 +262,7 @@ long xpmem_query(void __user *uarg)
 		break;
 	case XPMEM_QUERY_NODES:
 		/* Nodes are not per-user objects: everyone sees the fabric. */
-		xpmem_fabric_query_nodes(xpmem_query_node_slot, &c);
+		xpmem_fabric_query_nodes(xpmem_query_node_slot, &c, c.see_all);
 		break;
 	}
 	mutex_unlock(&xpmem_all_lock);

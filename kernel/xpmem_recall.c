@@ -128,8 +128,8 @@ static void xpmem_flush_tlb_cpu(void *unused)
  * CPU's TLB is flushed afterwards (no per-mm flush is exported to modules).
  * Attachment entries are special: they need no rmap or refcounts.
  */
-static void xpmem_unmap_attachers(struct xpmem_segment *seg,
-				  unsigned long start, unsigned long end)
+void xpmem_unmap_attachers(struct xpmem_segment *seg, unsigned long start,
+			   unsigned long end)
 {
 	struct address_space *mapping = seg->inode->i_mapping;
 	unsigned long first = start >> PAGE_SHIFT, last = (end - 1) >> PAGE_SHIFT;
@@ -187,6 +187,8 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 	 */
 	if (attached)
 		xpmem_unmap_attachers(seg, start, end);
+	/* Then other nodes: they hold the pages pinned until they acknowledge. */
+	xpmem_remote_recall(seg, start, end);
 	return true;
 }
 
@@ -249,6 +251,7 @@ void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m)
 void xpmem_recall_segment(struct xpmem_segment *seg)
 {
 	xpmem_unmap_attachers(seg, seg->start, seg->end);
+	xpmem_remote_recall(seg, seg->start, seg->end);
 }
 
 static unsigned int fault_around = 16;
@@ -256,21 +259,7 @@ module_param(fault_around, uint, 0644);
 MODULE_PARM_DESC(fault_around,
 		 "Pages mapped by one fault around the faulting page, if present in the exporter (1..64, 1 = single-page faults)");
 
-#define XPMEM_FAULT_BATCH 64
 #define XPMEM_NORETRY_POLLS 100 /* about 0.1 s */
-
-/*
- * One run of attacher pages [start, end) inside one PMD, and their source pfns
- * (for a huge batch, only the target's, in pfns[0]).
- */
-struct xpmem_batch {
-	unsigned long start;
-	unsigned long end;
-	unsigned long target; /* must be mapped (faulted in the exporter), or 0 */
-	bool write;
-	bool huge; /* one 2 MiB entry for the whole PMD-sized batch, if possible */
-	unsigned long *pfns;
-};
 
 /* Exporter address behind an attacher address: the file offset is the exporter VA. */
 static unsigned long xpmem_src_addr(struct vm_area_struct *vma,
@@ -328,8 +317,8 @@ static vm_fault_t xpmem_lock_source(struct vm_fault *vmf,
  * fault. Both run under one notifier sequence, so xpmem_install() sees a recall
  * between them. The caller holds the exporter's mmap lock.
  */
-static int xpmem_fetch(struct xpmem_segment *seg, unsigned long src,
-		       struct xpmem_batch *b, struct hmm_range *range)
+int xpmem_fetch(struct xpmem_segment *seg, unsigned long src,
+		struct xpmem_batch *b, struct hmm_range *range)
 {
 	unsigned long want = HMM_PFN_REQ_FAULT | (b->write ? HMM_PFN_REQ_WRITE : 0);
 	unsigned long idx = (b->target - b->start) >> PAGE_SHIFT;
@@ -460,9 +449,9 @@ static vm_fault_t xpmem_install_huge(struct xpmem_segment *seg,
  * allocate under seg->lock. Returns 0, VM_FAULT_NOPAGE when a 2 MiB entry
  * already maps the range, or VM_FAULT_OOM.
  */
-static vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
-				      struct mm_struct *mm, unsigned long start,
-				      unsigned long end)
+vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
+			       struct mm_struct *mm, unsigned long start,
+			       unsigned long end)
 {
 	unsigned long next;
 	vm_fault_t ret = 0;
@@ -572,6 +561,8 @@ vm_fault_t xpmem_fault(struct vm_fault *vmf)
 	atomic64_inc(&att->seg->faults);
 	if (b.write && !att->writable)
 		return VM_FAULT_SIGSEGV;
+	if (att->seg->remote)
+		return xpmem_remote_fault(vmf);
 
 	if (xpmem_huge_candidate(vmf, window)) {
 		b.start = b.target & PMD_MASK;
@@ -583,11 +574,21 @@ vm_fault_t xpmem_fault(struct vm_fault *vmf)
 		b.huge = false;
 	}
 
-	/* An aligned window around the target, inside the VMA (and so one PMD). */
-	window = rounddown_pow_of_two(window) << PAGE_SHIFT;
-	b.start = max(ALIGN_DOWN(b.target, window), vma->vm_start);
-	b.end = min(ALIGN_DOWN(b.target, window) + window, vma->vm_end);
+	xpmem_fault_window(vmf, &b.start, &b.end);
 	return xpmem_fault_batch(vmf, &b);
+}
+
+/* An aligned run of fault_around pages around the fault, inside the VMA (and so one PMD). */
+unsigned int xpmem_fault_window(struct vm_fault *vmf, unsigned long *start,
+				unsigned long *end)
+{
+	unsigned long window = clamp_val(fault_around, 1, XPMEM_FAULT_BATCH);
+	unsigned long target = vmf->address & PAGE_MASK;
+
+	window = rounddown_pow_of_two(window) << PAGE_SHIFT;
+	*start = max(ALIGN_DOWN(target, window), vmf->vma->vm_start);
+	*end = min(ALIGN_DOWN(target, window) + window, vmf->vma->vm_end);
+	return (*end - *start) >> PAGE_SHIFT;
 }
 
 /*

@@ -191,15 +191,19 @@ void xpmem_segment_put(struct xpmem_segment *seg)
 		list_del(&seg->all_node);
 		mutex_unlock(&xpmem_all_lock);
 	}
+	if (seg->remote)
+		xpmem_remote_put(seg);
 	iput(seg->inode);
 	put_pid(seg->owner_pid);
 	xpmem_put_ipc_ns(seg->ipc_ns);
-	mmdrop(seg->mm);
+	if (seg->mm)
+		mmdrop(seg->mm);
 	xpmem_stat_dec(segments_live);
 	kfree_rcu(seg, rcu);
 }
 
-static struct xpmem_segment *xpmem_segment_lookup(s64 segid)
+/* A referenced segment of the caller's IPC namespace, or NULL. */
+struct xpmem_segment *xpmem_segment_lookup(s64 segid)
 {
 	struct xpmem_segment *seg;
 
@@ -209,6 +213,44 @@ static struct xpmem_segment *xpmem_segment_lookup(s64 segid)
 		    !refcount_inc_not_zero(&seg->refs)))
 		seg = NULL;
 	rcu_read_unlock();
+	return seg;
+}
+
+/*
+ * The local stand-in for [start, start + size) of another node's segment
+ * (xpmem_remote.c), owned by the caller's one reference; not in the tables.
+ */
+struct xpmem_segment *xpmem_segment_shadow(unsigned long start, u64 size,
+					   struct xpmem_remote *remote)
+{
+	const struct cred *cred = current_cred();
+	struct xpmem_segment *seg;
+
+	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
+	if (!seg)
+		return ERR_PTR(-ENOMEM);
+	refcount_set(&seg->refs, 1);
+	mutex_init(&seg->lock);
+	seg->attachments = RB_ROOT_CACHED;
+	seg->grants = RB_ROOT_CACHED;
+	seg->start = start;
+	seg->end = start + size;
+	seg->uid = cred->euid;
+	seg->gid = cred->egid;
+	get_task_comm(seg->owner_comm, current);
+	INIT_LIST_HEAD(&seg->all_node);
+	seg->inode = xpmem_segment_inode();
+	if (IS_ERR(seg->inode)) {
+		struct inode *err = seg->inode;
+
+		kfree(seg);
+		return ERR_CAST(err);
+	}
+	seg->owner_pid = get_task_pid(current, PIDTYPE_TGID);
+	seg->ipc_ns = get_ipc_ns(current->nsproxy->ipc_ns);
+	xpmem_stat_inc(segments_live);
+	/* Set last: a failure above must not release the remote permit. */
+	seg->remote = remote;
 	return seg;
 }
 
@@ -225,6 +267,7 @@ int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
 	refcount_set(&seg->refs, 1); /* the owner's */
 	mutex_init(&seg->lock);
 	seg->attachments = RB_ROOT_CACHED;
+	seg->grants = RB_ROOT_CACHED;
 	seg->start = vaddr;
 	seg->end = vaddr + size;
 	seg->mode = mode;
@@ -295,6 +338,7 @@ static void xpmem_segment_destroy(struct xpmem_segment *seg)
 	 * still reach until the recall. No fault installs a PTE once removed is set.
 	 */
 	xpmem_recall_segment(seg);
+	xpmem_remote_segment_gone(seg);
 	mmu_interval_notifier_remove(&seg->notifier);
 	list_del(&seg->proc_node);
 	xpmem_stat_inc(removes);
@@ -362,19 +406,31 @@ void xpmem_access_put(struct xpmem_access *ap)
 
 int xpmem_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
 {
-	struct xpmem_segment *seg = xpmem_segment_lookup(segid);
+	u32 node = XPMEM_SEGID_NODE(segid);
+	struct xpmem_segment *seg;
+	int ret;
+
+	if (node && node != xpmem_fabric_self())
+		return xpmem_remote_get(proc, segid, flags, apid);
+	seg = xpmem_segment_lookup(segid);
+	if (!seg)
+		return -ENOENT;
+	ret = READ_ONCE(seg->removed) ? -ENOENT :
+					xpmem_check_permission(seg, flags);
+	if (ret) {
+		xpmem_segment_put(seg);
+		return ret;
+	}
+	return xpmem_access_new(proc, seg, flags, apid);
+}
+
+/* A permit of proc for seg, which takes over the caller's segment reference. */
+int xpmem_access_new(struct xpmem_proc *proc, struct xpmem_segment *seg,
+		     int flags, s64 *apid)
+{
 	struct xpmem_access *ap;
 	int ret;
 
-	if (!seg)
-		return -ENOENT;
-	if (READ_ONCE(seg->removed)) {
-		ret = -ENOENT;
-		goto err_seg;
-	}
-	ret = xpmem_check_permission(seg, flags);
-	if (ret)
-		goto err_seg;
 	ap = kzalloc(sizeof(*ap), GFP_KERNEL);
 	if (!ap) {
 		ret = -ENOMEM;

@@ -2,6 +2,8 @@
 #
 #   $(BUILD)/tests/fabric-window-probe  proof of the window facts the fabric relies on
 #                                       (tests/fabric/window_probe.c), run in every guest
+#   $(BUILD)/tests/fabric-remote        one side of a cross-node attach test, driven by
+#                                       tests/fabric/fabric_nodes.py
 #   $(BUILD)/tests/fabric-inject        sends a peer's xpmemd a forged, replayed or stale
 #                                       message (tests/fabric/fabric_inject.c)
 #   make fabric-lab-check               the probe on 2 and on 3 Debian 6.1 guests (plain RAM,
@@ -13,7 +15,11 @@
 
 FABRIC_ITERS ?= 100000
 
-user: $(BUILD)/tests/fabric-window-probe $(BUILD)/tests/fabric-inject
+user: $(BUILD)/tests/fabric-window-probe $(BUILD)/tests/fabric-inject $(BUILD)/tests/fabric-remote
+
+$(BUILD)/tests/fabric-remote: tests/fabric/remote_xpmem.c include/xpmem.h $(LIB_OUT)/libxpmem.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_USER) -MMD -MP -o $@ $< -L$(LIB_OUT) -lxpmem -Wl,-rpath,'$$ORIGIN/../lib'
 
 $(BUILD)/tests/fabric-window-probe: tests/fabric/window_probe.c
 	@mkdir -p $(@D)
@@ -30,4 +36,4 @@ $(BUILD)/tests/fabric-inject: tests/fabric/fabric_inject.c $(FABRIC_INJECT_OBJS)
 fabric-lab-check: $(BUILD)/tests/fabric-window-probe $(BUILD)/tests/fabric-inject
 	BUILD="$(BUILD)" FABRIC_ITERS="$(FABRIC_ITERS)" tests/fabric/lab-check.sh
 
--include $(BUILD)/tests/fabric-window-probe.d $(BUILD)/tests/fabric-inject.d
+-include $(BUILD)/tests/fabric-window-probe.d $(BUILD)/tests/fabric-inject.d $(BUILD)/tests/fabric-remote.d

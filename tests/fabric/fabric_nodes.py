@@ -23,6 +23,7 @@ import ctypes
 import json
 import mmap
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -88,21 +89,24 @@ class Lab:
         if self.me == 0:
             self.server = socket.create_server(("0.0.0.0", BARRIER_PORT), backlog=16)
 
-    # ---- barriers: every node reports NAME to node 1, which answers all at once
-    def barrier(self, name, nodes=None, timeout=300):
+    # ---- barriers: every node reports NAME (and a word of data) to node 1, which
+    # answers all at once with everybody's data: {fabric node: data}
+    def barrier(self, name, data="-", nodes=None, timeout=300):
         if self.me == 0:
             self.server.settimeout(timeout)
-            conns = []
+            conns, datas = [], {self.fid: data}
             while len(conns) < (nodes or self.count) - 1:
                 c, _ = self.server.accept()
-                got = c.makefile().readline().strip()
-                if got != name:
-                    raise Failure(f"barrier {name}: a node is at barrier {got!r}")
+                got = c.makefile().readline().split()
+                if got[0] != name:
+                    raise Failure(f"barrier {name}: a node is at barrier {got[0]!r}")
+                datas[int(got[1])] = got[2]
                 conns.append(c)
+            reply = "go " + json.dumps(datas) + "\n"
             for c in conns:
-                c.sendall(b"go\n")
+                c.sendall(reply.encode())
                 c.close()
-            return
+            return datas
         end = time.monotonic() + timeout
         while True:
             try:
@@ -113,10 +117,11 @@ class Lab:
                     raise Failure(f"barrier {name}: node 1 unreachable")
                 time.sleep(0.2)
         c.settimeout(timeout)
-        c.sendall(f"{name}\n".encode())
+        c.sendall(f"{name} {self.fid} {data}\n".encode())
         got = c.makefile().readline().strip()
         c.close()
-        expect(got == "go", f"barrier {name}: answer {got!r}")
+        expect(got.startswith("go "), f"barrier {name}: answer {got!r}")
+        return {int(k): v for k, v in json.loads(got[3:]).items()}
 
     # ---- tools
     def ctl(self, *args, want_rc=0):
@@ -149,7 +154,7 @@ class Lab:
                             os.environ["XPMEM_FABRIC_CONF"], self.args.key, str(DAEMON_PORT)],
                            capture_output=True, text=True, check=True)
         # TCG guests stall for a second now and then: generous timeouts, fast heartbeats.
-        extra = ("heartbeat-ms 200\nsuspect-ms 2000\ndead-ms 6000\n"
+        extra = ("heartbeat-ms 200\nsuspect-ms 3000\ndead-ms 20000\n"
                  f"fence-command {os.path.join(HERE, 'fence-lab-node.sh')}\n")
         with open(self.conf, "w") as f:
             f.write(p.stdout + extra)
@@ -163,6 +168,150 @@ class Lab:
             if epochs and r["epoch"] <= epochs.get(p, 0):
                 return None
         return n
+
+
+class Side:
+    """One fabric-remote process (tests/fabric/remote_xpmem.c), a command per line."""
+
+    def __init__(self, build, user=None):
+        cmd = [os.path.join(build, "tests", "fabric-remote")]
+        if user:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  bufsize=1)
+
+    def __call__(self, line, timeout=120):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
+        expect(ready, f"fabric-remote: no answer to {line!r} in {timeout} s")
+        return self.p.stdout.readline().strip()
+
+    def close(self):
+        try:
+            self.p.stdin.write("exit\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        return self.p.wait(timeout=60)
+
+
+def pattern(i):
+    return (0x5eed000000000000 ^ (i * 0x9e3779b97f4a7c15)) & (2 ** 64 - 1)
+
+
+def proc_stats():
+    return {k: int(v) for k, v in (l.split() for l in open("/proc/xpmem/stats"))}
+
+
+def remote_tests(lab, args):
+    """Node 1 exports, node 2 attaches (then the other way round); others only meet."""
+    exp = imp = None
+    a, b = lab.fid == 1, lab.fid == 2
+    word_page2 = 2 * 4096 // 8
+    if a:
+        exp = Side(args.build)
+        got = exp("make 4 0644")
+        expect(got.startswith("segid "), f"make: {got}")
+        segid = got.split()[1]
+    segid = lab.barrier("exported", segid if a else "-")[1]
+    if b:
+        def read():
+            nonlocal imp
+            expect(int(segid, 16) >> 52 == 1, f"segid {segid} does not name node 1")
+            imp = Side(args.build)
+            got = imp(f"attach {segid} 4 rw")
+            expect(got == "ok", f"attach of node 1's segment: {got}")
+            got = imp("check")
+            expect(got == "mismatches 0", f"4 MiB read through the window: {got}")
+            expect(imp("set 10 0x1234") == "ok", "write through the window")
+        check("remote-attach-read", read)
+    lab.barrier("b-wrote")
+    if a:
+        check("remote-write-seen-by-exporter",
+              lambda: expect(exp("get 10") == "value 0x1234", "the importer's store"))
+        expect(exp("set 20 0xabcd") == "ok", "exporter store")
+    lab.barrier("a-wrote")
+    if b:
+        def coherent():
+            expect(imp("get 20") == "value 0xabcd", "the exporter's store, same page")
+            got = imp(f"get {word_page2}")
+            expect(got == f"value {hex(pattern(word_page2))}", f"page 2 mapped: {got}")
+        check("remote-coherent", coherent)
+    lab.barrier("b-mapped")
+    if a:
+        def recall():
+            before = proc_stats()
+            got = exp("replace 2 0x7777")
+            expect(got.startswith("replaced "), f"replace: {got}")
+            after = proc_stats()
+            expect(after["recalls"] > before["recalls"], "no recall counted")
+            log(f"remote recall: the exporter's mmap took {int(got.split()[1]) / 1e6:.2f} ms")
+        check("remote-recall", recall)
+    lab.barrier("a-replaced")
+    if b:
+        check("remote-no-stale-read",
+              lambda: expect(imp(f"get {word_page2}") == "value 0x7777",
+                             "after the recall returned, the old page is still seen"))
+
+        def denied():
+            user = Side(args.build, user=65534)
+            got = user(f"attach {segid} 4 rw")
+            expect(got == "errno 13", f"rw attach as uid 65534 of a 0644 segment: {got}")
+            got = user(f"attach {segid} 4 ro")
+            expect(got == "ok", f"ro attach as uid 65534: {got}")
+            expect(user(f"get {word_page2}") == "value 0x7777", "ro read")
+            expect(user("set 0 1") == "sigbus", "store through a read-only attachment")
+            user.close()
+        check("remote-permissions", denied)
+    lab.barrier("b-checked")
+    if a:
+        check("remote-remove", lambda: expect(exp("remove") == "ok", "remove"))
+    lab.barrier("a-removed")
+    if b:
+        def gone():
+            expect(imp("get 0") == "sigbus", "access after the exporter removed the segment")
+            expect(imp("detach") == "ok", "detach")
+            imp.close()
+        check("remote-gone-sigbus", gone)
+    lab.barrier("b-detached")
+    if a:
+        def unpinned():
+            wait_for("every granted page given back",
+                     lambda: proc_stats()["pinned"] == 0, 30)
+            exp.close()
+            wait_for("no segment left", lambda: proc_stats()["segments_live"] == 0, 30)
+        check("remote-unpinned", unpinned)
+    lab.barrier("a-clean")
+
+    # The other way round, and an exporter that exits under its reader.
+    if b:
+        exp = Side(args.build)
+        got = exp("make 2 0666")
+        expect(got.startswith("segid "), f"make: {got}")
+        segid = got.split()[1]
+    segid = lab.barrier("exported-2", segid if b else "-")[2]
+    if a:
+        def reverse():
+            nonlocal imp
+            imp = Side(args.build)
+            expect(imp(f"attach {segid} 2 rw") == "ok", "attach of node 2's segment")
+            expect(imp("check") == "mismatches 0", "2 MiB read through the window")
+        check("remote-reverse-read", reverse)
+    lab.barrier("a-attached-2")
+    if b:
+        exp.close()
+    lab.barrier("b-exited")
+    if a:
+        def exited():
+            expect(imp("get 0") == "sigbus", "access after the exporter exited")
+            expect(imp("detach") == "ok", "detach")
+            imp.close()
+        check("remote-exporter-exit", exited)
+    lab.barrier("a-done-2")
+    if b:
+        check("remote-unpinned-2", lambda: wait_for(
+            "every granted page given back", lambda: proc_stats()["pinned"] == 0, 30))
 
 
 def make_segment(build):
@@ -238,6 +387,7 @@ def main():
                    f"node {p}: requests {n[p]['requests']}, failures {n[p]['request_failures']}")
             expect(n[p]["served"] >= 5, f"node {p}: served {n[p]['served']}")
     check("counters", counters)
+    remote_tests(lab, args)
 
     # Node 1 sends node 2 a forged, a replayed and a stale message.
     if lab.fid == 1:

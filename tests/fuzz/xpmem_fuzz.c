@@ -93,7 +93,7 @@ enum cls {
 	K_VERSION, K_MAKE, K_REMOVE, K_GET, K_RELEASE, K_ATTACH, K_DETACH, K_FORK_BEGIN, K_FORK_END,
 	K_ATTACH_EXT, K_X_UNKNOWN, K_FOREIGN, K_TOUCH, K_MADVISE, K_MPROTECT, K_MREMAP, K_MUNMAP,
 	K_MLOCK, K_MSYNC, K_MINCORE, K_VM_READV, K_PROC_MEM, K_MAP_FILES, K_DEV_MMAP, K_DEV_RW,
-	K_FORK_PROBE, K_EXP_MM, K_QUERY, K_FUTEX, K_COUNT
+	K_FORK_PROBE, K_EXP_MM, K_QUERY, K_FUTEX, K_PING, K_COUNT
 };
 static const char *const cls_name[K_COUNT] = {
 	"VERSION", "MAKE", "REMOVE", "GET", "RELEASE", "ATTACH", "DETACH", "FORK_BEGIN", "FORK_END",
@@ -101,7 +101,7 @@ static const char *const cls_name[K_COUNT] = {
 	"mprotect(att)", "mremap(att)", "munmap(att part)", "mlock(att)", "msync(att)",
 	"mincore(att)", "process_vm_readv(att)", "/proc/self/mem(att)", "map_files(att)",
 	"mmap(/dev/xpmem)", "read/write(/dev/xpmem)", "fork probe(att)", "exporter mm ops", "QUERY",
-	"futex op(att)",
+	"futex op(att)", "PING",
 };
 #define NOUT 140
 #define OUT_OTHER 134
@@ -1290,7 +1290,7 @@ static bool known_cmd(unsigned int cmd)
 	return cmd == XPMEM_CMD_VERSION || cmd == XPMEM_CMD_MAKE || cmd == XPMEM_CMD_REMOVE ||
 	       cmd == XPMEM_CMD_GET || cmd == XPMEM_CMD_RELEASE || cmd == XPMEM_CMD_ATTACH ||
 	       cmd == XPMEM_CMD_DETACH || cmd == XPMEM_CMD_FORK_BEGIN || cmd == XPMEM_CMD_FORK_END ||
-	       cmd == XPMEM_CMD_ATTACH_EXT || cmd == XPMEM_CMD_QUERY;
+	       cmd == XPMEM_CMD_ATTACH_EXT || cmd == XPMEM_CMD_QUERY || cmd == XPMEM_CMD_PING;
 }
 
 static void do_unknown(struct fth *t)
@@ -1683,8 +1683,9 @@ static void do_devfile(struct fth *t)
  */
 static void do_query(struct fth *t)
 {
-	static const uint32_t rsize[5] = { 0, sizeof(struct xpmem_segment_info), sizeof(struct xpmem_access_info),
-					   sizeof(struct xpmem_attachment_info), sizeof(struct xpmem_stats_info) };
+	static const uint32_t rsize[6] = { 0, sizeof(struct xpmem_segment_info), sizeof(struct xpmem_access_info),
+					   sizeof(struct xpmem_attachment_info), sizeof(struct xpmem_stats_info),
+					   sizeof(struct xpmem_node_info) };
 	struct rng *r = &t->rng;
 	struct xpmem_cmd_query q = { 0 }, back;
 	unsigned char big[96] = { 0 };
@@ -1696,7 +1697,7 @@ static void do_query(struct fth *t)
 	void *p;
 	long ret;
 
-	q.kind = rnd(r, 8) ? 1 + rnd(r, 4) : (uint32_t)rnd64(r) % 8;
+	q.kind = rnd(r, 8) ? 1 + rnd(r, 5) : (uint32_t)rnd64(r) % 8;
 	switch (rnd(r, 10)) {
 	case 0: q.buf = 0; break;
 	case 1: q.buf = (uintptr_t)W.hole; bufk = 1; break;
@@ -1737,7 +1738,7 @@ static void do_query(struct fth *t)
 	ret = xioctl(t, K_QUERY, XPMEM_CMD_QUERY, p, &err);
 
 	bad = argsz < sizeof(q) || tail_nonzero || q.pad || q.pid < 0 || q.segid < 0 || q.buf_size > (16U << 20) ||
-	      q.kind < 1 || q.kind > 4;
+	      q.kind < 1 || q.kind > XPMEM_QUERY_NODES;
 	if (bad)
 		w = WANT(WBIT(EINVAL));
 	else if (bufk && q.buf_size >= rsize[q.kind])
@@ -1765,6 +1766,9 @@ static void do_query(struct fth *t)
 	}
 	if (q.kind == XPMEM_QUERY_STATS && back.total != 1)
 		failure(C_f_oracle, "QUERY stats: total %u, want 1", back.total);
+	/* The suite's guest joins no fabric: no node records. */
+	if (q.kind == XPMEM_QUERY_NODES && back.total != 0)
+		failure(C_f_oracle, "QUERY nodes: total %u outside a fabric, want 0", back.total);
 	if (q.buf != (uintptr_t)t->qbuf || W.priv)
 		return;
 	/* Unprivileged: only records of its own uid (and the pid filter honoured). */
@@ -1791,6 +1795,39 @@ static void do_query(struct fth *t)
 		if (q.pid && pid != q.pid)
 			failure(C_f_oracle, "QUERY kind %u with pid filter %d returned pid %d", q.kind, q.pid, pid);
 	}
+}
+
+/* XPMEM_CMD_PING outside a fabric: EPERM without CAP_SYS_ADMIN, else EINVAL or ENOTCONN. */
+static void do_ping(struct fth *t)
+{
+	struct rng *r = &t->rng;
+	struct xpmem_cmd_ping c = { 0 };
+	int k = pick_apk(t), err;
+	bool bad;
+	struct want w;
+	void *p;
+	long ret;
+
+	c.node = rnd(r, 4) ? 1 + rnd(r, 2047) : (uint32_t)rnd64(r);
+	c.size = rnd(r, 4) ? rnd(r, 4097) : (uint32_t)rnd64(r);
+	c.rtt_ns = rnd64(r);
+	p = place(t, &k, &c, sizeof(c));
+	ret = xioctl(t, K_PING, XPMEM_CMD_PING, p, &err);
+	bad = c.node < 1 || c.node > 2047 || c.size > 4096;
+	/* ENOTCONN (no daemon) is beyond the oracle's errno bits: checked here. */
+	if (geteuid() == 0 && !bad && !apk_faults(k) && k != AP_ATTACH) {
+		if (ret != -1 || (err != ENOTCONN && !(cfg.faults && err == ENOMEM)))
+			failure(C_f_oracle, "thread %d: PING node %u size %u: got %s, want ENOTCONN",
+				t->idx, c.node, c.size, ret >= 0 ? "success" : errname(err));
+		return;
+	}
+	if (geteuid() != 0)
+		w = WANT(WBIT(EPERM));
+	else if (k == AP_ATTACH || apk_faults(k))
+		w = W_ANY; /* EFAULT, or ENOTCONN for a copy that happened to work */
+	else
+		w = WANT(WBIT(EINVAL));
+	oracle(t, K_PING, ret, err, w, "node %u size %u", c.node, c.size);
 }
 
 /* ------------------------------------------------------------------ workers */
@@ -1869,8 +1906,10 @@ static void one_action(struct fth *t)
 	else if (x < 985) {
 		if (cfg.futex && rnd(&t->rng, 2))
 			do_futex(t);
-		else
+		else if (rnd(&t->rng, 4))
 			do_query(t);
+		else
+			do_ping(t);
 	}
 	else if (x < 993) {
 		va_shared();

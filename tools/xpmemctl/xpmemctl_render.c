@@ -471,7 +471,7 @@ static const struct stat_field stat_fields[] = {
 	STAT(fault_retries, "faults retried after a concurrent recall"),
 	STAT(huge_faults, "faults that mapped a whole 2 MiB exporter huge page"),
 	STAT(recalls, "recalls (exporter changes that revoked attacher mappings)"),
-	STAT(pinned_pages, "pages pinned (always 0: nothing is pinned)"),
+	STAT(pinned_pages, "pages pinned while other fabric nodes map them (local attachments pin none)"),
 };
 #undef STAT
 #define NSTATS ARRAY_SIZE(stat_fields)

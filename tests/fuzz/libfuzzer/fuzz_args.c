@@ -127,6 +127,13 @@ static void check_options(const struct xpmemctl_options *o)
 		break;
 	case XPMEMCTL_CMD_WATCH:
 		break;
+	case XPMEMCTL_CMD_NODES:
+		CHECK(!filters && !o->have_interval && !o->have_count);
+		break;
+	case XPMEMCTL_CMD_PING:
+		CHECK(!filters && !o->have_interval && o->node >= 1 &&
+		      o->node <= XPMEM_FABRIC_MAX_NODE);
+		break;
 	default:
 		CHECK(!"no such command");
 	}

@@ -1,0 +1,807 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xpmem: segments across fabric nodes.
+ *
+ * Importer (the node that gets another node's segid): a get asks the exporting
+ * node for a permit and makes a local stand-in segment (seg->remote) that
+ * attachments map like any other. Its faults ask the exporter for pages and map
+ * their physical addresses through this node's window onto the exporter's RAM,
+ * under the same collision-retry as local faults: the stand-in's seq moves with
+ * every recall, and a fault whose answer crossed a recall asks again.
+ *
+ * Exporter: each permit held by another node (struct xpmem_rpermit) and each
+ * run of pages handed out under it (struct xpmem_grant, in seg->grants) is
+ * recorded; the pages stay pinned while granted, so a slow or dead importer can
+ * never reach a page that was reused. The segment's invalidate callback sends
+ * one RECALL per importing node, all at once, and waits for every
+ * acknowledgment before the exporter's change goes on (xpmem_recall.c). Pages
+ * of a node that does not acknowledge in time stay pinned until that node is
+ * declared dead (and fenced) or restarts.
+ */
+#include <linux/cred.h>
+#include <linux/delay.h>
+#include <linux/ipc_namespace.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uidgid.h>
+#include <linux/xarray.h>
+
+#include "xpmem_private.h"
+
+static unsigned int remote_recall_timeout_ms = 5000;
+module_param(remote_recall_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(remote_recall_timeout_ms,
+		 "How long a recall waits for another node's acknowledgment before it leaves that node's pages pinned and goes on");
+
+/* Requests that ask a node something wait this long for the answer. */
+#define XPMEM_REMOTE_TIMEOUT (10 * HZ)
+
+/* ---- messages (both ends run this module) ---- */
+
+struct xpmem_rmsg_get {
+	s64 segid;
+	u32 uid; /* the caller's, in the initial user namespace */
+	u32 gid;
+	u32 flags; /* XPMEM_IOCTL_RDONLY or XPMEM_IOCTL_RDWR */
+	u32 pad;
+};
+
+struct xpmem_rmsg_got {
+	u64 rapid;
+	u64 start;
+	u64 size;
+};
+
+struct xpmem_rmsg_release {
+	u64 rapid;
+};
+
+struct xpmem_rmsg_fault {
+	u64 rapid;
+	u64 addr; /* exporter address of the first page */
+	u32 npages; /* 1..XPMEM_FAULT_BATCH */
+	u32 target; /* index of the page that must be there */
+	u32 write;
+	u32 pad;
+};
+
+#define XPMEM_RPAGE_VALID 0x1ULL
+#define XPMEM_RPAGE_WRITE 0x2ULL
+
+struct xpmem_rmsg_pages {
+	u32 npages;
+	u32 pad;
+	u64 entries[XPMEM_FAULT_BATCH]; /* physical address | XPMEM_RPAGE_* */
+};
+
+struct xpmem_rmsg_range {
+	s64 segid;
+	u64 start; /* exporter addresses; RECALL only */
+	u64 end;
+};
+
+/* ---- importer: stand-ins for other nodes' segments ---- */
+
+struct xpmem_remote {
+	u32 node;
+	u64 epoch; /* the exporter's, when the permit was given */
+	s64 segid;
+	u64 rapid;
+	unsigned long seq; /* moves with each recall, under seg->lock */
+	struct list_head list; /* in xpmem_shadows */
+	struct xpmem_segment *seg;
+};
+
+static LIST_HEAD(xpmem_shadows);
+static DEFINE_MUTEX(xpmem_shadows_lock);
+
+int xpmem_remote_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
+{
+	u32 node = XPMEM_SEGID_NODE(segid), len = sizeof(struct xpmem_rmsg_got);
+	struct xpmem_rmsg_get req = {
+		.segid = segid,
+		.uid = from_kuid_munged(&init_user_ns, current_euid()),
+		.gid = from_kgid_munged(&init_user_ns, current_egid()),
+		.flags = flags,
+	};
+	struct xpmem_rmsg_release rel;
+	struct xpmem_rmsg_got got;
+	struct xpmem_remote *r;
+	struct xpmem_segment *seg;
+	u64 epoch = xpmem_fabric_epoch(node);
+	int ret;
+
+	ret = xpmem_fabric_call(node, XPMEM_FMSG_GET, &req, sizeof(req), &got,
+				&len, XPMEM_REMOTE_TIMEOUT);
+	/* Not reachable is not there, as far as the caller can tell. */
+	if (ret == -EHOSTUNREACH || ret == -EHOSTDOWN || ret == -ENOTCONN)
+		return -ENOENT;
+	if (ret)
+		return ret;
+	if (len != sizeof(got) || !got.size || !PAGE_ALIGNED(got.start) ||
+	    !PAGE_ALIGNED(got.size) || got.start + got.size < got.start) {
+		ret = -EPROTO;
+		goto err_release;
+	}
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r) {
+		ret = -ENOMEM;
+		goto err_release;
+	}
+	r->node = node;
+	r->epoch = epoch;
+	r->segid = segid;
+	r->rapid = got.rapid;
+	seg = xpmem_segment_shadow(got.start, got.size, r);
+	if (IS_ERR(seg)) {
+		kfree(r);
+		ret = PTR_ERR(seg);
+		goto err_release;
+	}
+	r->seg = seg;
+	mutex_lock(&xpmem_shadows_lock);
+	list_add_tail(&r->list, &xpmem_shadows);
+	mutex_unlock(&xpmem_shadows_lock);
+	/* From here, dropping the stand-in releases the remote permit. */
+	return xpmem_access_new(proc, seg, flags, apid);
+
+err_release:
+	rel.rapid = got.rapid;
+	xpmem_fabric_post(node, XPMEM_FMSG_RELEASE, &rel, sizeof(rel));
+	return ret;
+}
+
+/* The stand-in's last reference is gone: no attachment maps it any more. */
+void xpmem_remote_put(struct xpmem_segment *shadow)
+{
+	struct xpmem_remote *r = shadow->remote;
+	struct xpmem_rmsg_release rel = { .rapid = r->rapid };
+
+	mutex_lock(&xpmem_shadows_lock);
+	list_del(&r->list);
+	mutex_unlock(&xpmem_shadows_lock);
+	/* An exporter that restarted meanwhile has forgotten the permit already. */
+	if (xpmem_fabric_epoch(r->node) == r->epoch)
+		xpmem_fabric_post(r->node, XPMEM_FMSG_RELEASE, &rel, sizeof(rel));
+	kfree(r);
+}
+
+static vm_fault_t xpmem_remote_error(int err)
+{
+	if (err == -EPERM || err == -EACCES)
+		return VM_FAULT_SIGSEGV;
+	if (err == -ENOMEM)
+		return VM_FAULT_OOM;
+	return VM_FAULT_SIGBUS;
+}
+
+/* Fault on a stand-in: ask the exporter for a run of pages, map them through the window. */
+vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct xpmem_attachment *att = vma->vm_private_data;
+	struct xpmem_segment *seg = att->seg;
+	struct xpmem_remote *r = seg->remote;
+	pgprot_t ro = vma->vm_page_prot, rw = vm_get_page_prot(vma->vm_flags);
+	unsigned long start, end, target = vmf->address & PAGE_MASK;
+	struct xpmem_rmsg_fault req = { .rapid = r->rapid };
+	struct xpmem_rmsg_pages *pages;
+	vm_fault_t ret, one;
+	unsigned long seq, pfn;
+	u32 i, len;
+	int err, tries;
+
+	req.npages = xpmem_fault_window(vmf, &start, &end);
+	req.addr = (vma->vm_pgoff << PAGE_SHIFT) + (start - vma->vm_start);
+	req.target = (target - start) >> PAGE_SHIFT;
+	req.write = !!(vmf->flags & FAULT_FLAG_WRITE);
+	ret = xpmem_prealloc_ptes(att, vma->vm_mm, start, end);
+	if (ret)
+		return ret == VM_FAULT_NOPAGE ? 0 : ret;
+	pages = kmalloc(sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return VM_FAULT_OOM;
+
+	for (tries = 0;; tries++) {
+		mutex_lock(&seg->lock);
+		seq = r->seq;
+		ret = seg->removed ? VM_FAULT_SIGBUS : 0;
+		mutex_unlock(&seg->lock);
+		if (ret)
+			break;
+		len = sizeof(*pages);
+		err = xpmem_fabric_call(r->node, XPMEM_FMSG_FAULT, &req,
+					sizeof(req), pages, &len,
+					XPMEM_REMOTE_TIMEOUT);
+		/* The exporter's mm was busy: it does not block its daemon's worker for us. */
+		if (err == -EAGAIN && tries < 1000) {
+			usleep_range(500, 1000);
+			continue;
+		}
+		if (err) {
+			ret = xpmem_remote_error(err);
+			break;
+		}
+		if (len != offsetof(struct xpmem_rmsg_pages, entries) +
+				   req.npages * sizeof(u64) ||
+		    pages->npages != req.npages) {
+			ret = VM_FAULT_SIGBUS;
+			break;
+		}
+
+		mutex_lock(&seg->lock);
+		if (seg->removed) {
+			mutex_unlock(&seg->lock);
+			ret = VM_FAULT_SIGBUS;
+			break;
+		}
+		if (r->seq != seq) {
+			/* A recall crossed the answer: those pages may be gone already. */
+			mutex_unlock(&seg->lock);
+			xpmem_stat_inc(fault_retries);
+			continue;
+		}
+		ret = VM_FAULT_SIGBUS;
+		for (i = 0; i < req.npages; i++) {
+			u64 e = pages->entries[i];
+			bool writable = req.write && (e & XPMEM_RPAGE_WRITE);
+
+			if (!(e & XPMEM_RPAGE_VALID) ||
+			    xpmem_fabric_window_pfn(r->node, r->epoch,
+						    e & PAGE_MASK, &pfn))
+				continue;
+			one = vmf_insert_pfn_prot(vma, start + i * PAGE_SIZE,
+						  pfn, writable ? rw : ro);
+			if (i == req.target)
+				ret = one;
+		}
+		mutex_unlock(&seg->lock);
+		break;
+	}
+	kfree(pages);
+	return ret;
+}
+
+/* Unmaps [start, end) of every stand-in for node's segid (all of them if gone). */
+static void xpmem_remote_unmap(u32 node, s64 segid, unsigned long start,
+			       unsigned long end, bool gone)
+{
+	struct xpmem_segment **segs = NULL;
+	struct xpmem_remote *r;
+	unsigned int n = 0, i;
+
+	mutex_lock(&xpmem_shadows_lock);
+	list_for_each_entry(r, &xpmem_shadows, list)
+		if (r->node == node && r->segid == segid)
+			n++;
+	if (n)
+		segs = kmalloc_array(n, sizeof(*segs), GFP_KERNEL);
+	n = 0;
+	list_for_each_entry(r, &xpmem_shadows, list) {
+		if (!segs || r->node != node || r->segid != segid)
+			continue;
+		xpmem_segment_get(r->seg);
+		segs[n++] = r->seg;
+	}
+	mutex_unlock(&xpmem_shadows_lock);
+
+	for (i = 0; i < n; i++) {
+		struct xpmem_segment *seg = segs[i];
+
+		mutex_lock(&seg->lock);
+		seg->remote->seq++;
+		if (gone)
+			seg->removed = true;
+		mutex_unlock(&seg->lock);
+		xpmem_unmap_attachers(seg, max(start, seg->start),
+				      min(end, seg->end));
+		xpmem_segment_put(seg);
+	}
+	kfree(segs);
+}
+
+/*
+ * Every stand-in of node (0: of every node) with an exporter epoch before
+ * before_epoch: removed and unmapped (later accesses get SIGBUS).
+ */
+static void xpmem_remote_drop_shadows(u32 node, u64 before_epoch)
+{
+	struct xpmem_remote *r;
+	bool again;
+
+	do {
+		struct xpmem_segment *seg = NULL;
+
+		again = false;
+		mutex_lock(&xpmem_shadows_lock);
+		list_for_each_entry(r, &xpmem_shadows, list) {
+			if ((node && r->node != node) || r->epoch >= before_epoch ||
+			    READ_ONCE(r->seg->removed))
+				continue;
+			seg = r->seg;
+			xpmem_segment_get(seg);
+			break;
+		}
+		mutex_unlock(&xpmem_shadows_lock);
+		if (seg) {
+			mutex_lock(&seg->lock);
+			seg->remote->seq++;
+			seg->removed = true;
+			mutex_unlock(&seg->lock);
+			xpmem_unmap_attachers(seg, seg->start, seg->end);
+			xpmem_segment_put(seg);
+			again = true;
+		}
+	} while (again);
+}
+
+void xpmem_remote_disconnected(void)
+{
+	xpmem_remote_drop_shadows(0, U64_MAX);
+}
+
+/* ---- exporter: permits and pages held by other nodes ---- */
+
+struct xpmem_rpermit {
+	u32 id;
+	u32 node;
+	u64 epoch; /* the importer's */
+	bool writable;
+	struct xpmem_segment *seg; /* a reference */
+	struct list_head orphans; /* grants a recall could not take back */
+};
+
+struct xpmem_grant {
+	struct interval_tree_node range; /* exporter page numbers, inclusive */
+	u32 rpermit;
+	u32 node;
+	struct list_head list; /* on a recall's list or in the permit's orphans */
+	unsigned int npages;
+	struct page *pages[]; /* NULL where nothing was handed out */
+};
+
+static DEFINE_XARRAY_ALLOC1(xpmem_rpermits);
+/* Orders permit lookups against their end; never held across a recall. */
+static DEFINE_MUTEX(xpmem_rpermits_lock);
+
+static void xpmem_grant_free(struct xpmem_grant *g)
+{
+	unsigned int i;
+
+	for (i = 0; i < g->npages; i++) {
+		if (!g->pages[i])
+			continue;
+		put_page(g->pages[i]);
+		xpmem_stat_dec(pinned);
+		xpmem_stat_inc(unpinned);
+	}
+	kfree(g);
+}
+
+/*
+ * A recall was not acknowledged: the pages stay pinned with their permit until
+ * its node is gone (or releases it); freed now if that already happened.
+ */
+static void xpmem_grant_orphan(struct xpmem_grant *g)
+{
+	struct xpmem_rpermit *rp;
+
+	mutex_lock(&xpmem_rpermits_lock);
+	rp = xa_load(&xpmem_rpermits, g->rpermit);
+	if (rp && rp->node == g->node)
+		list_add_tail(&g->list, &rp->orphans);
+	mutex_unlock(&xpmem_rpermits_lock);
+	if (!rp || rp->node != g->node)
+		xpmem_grant_free(g);
+}
+
+/* Remote credentials against the segment's mode bits; remote root gets no override. */
+static int xpmem_remote_permission(struct xpmem_segment *seg,
+				   const struct xpmem_rmsg_get *req)
+{
+	int need = req->flags == XPMEM_IOCTL_RDWR ? 06 : 04, granted;
+	kuid_t uid = make_kuid(&init_user_ns, req->uid);
+	kgid_t gid = make_kgid(&init_user_ns, req->gid);
+
+	if (uid_valid(uid) && uid_eq(uid, seg->uid))
+		granted = seg->mode >> 6;
+	else if (gid_valid(gid) && gid_eq(gid, seg->gid))
+		granted = seg->mode >> 3;
+	else
+		granted = seg->mode;
+	return (granted & need) == need ? 0 : -EACCES;
+}
+
+static int xpmem_serve_get(struct xpmem_fabric_msg *msg)
+{
+	struct xpmem_rmsg_get req;
+	struct xpmem_rmsg_got got;
+	struct xpmem_rpermit *rp;
+	struct xpmem_segment *seg;
+	int ret;
+
+	if (msg->len != sizeof(req))
+		return -EINVAL;
+	memcpy(&req, msg->payload, sizeof(req));
+	if (req.flags != XPMEM_IOCTL_RDONLY && req.flags != XPMEM_IOCTL_RDWR)
+		return -EINVAL;
+	if (XPMEM_SEGID_NODE(req.segid) != xpmem_fabric_self())
+		return -ENOENT;
+	/*
+	 * Fabric workers are kernel threads, in the initial IPC namespace: only
+	 * segments made there are seen from other nodes.
+	 */
+	seg = xpmem_segment_lookup(req.segid);
+	if (!seg)
+		return -ENOENT;
+	ret = READ_ONCE(seg->removed) ? -ENOENT : xpmem_remote_permission(seg, &req);
+	if (ret)
+		goto err_seg;
+	rp = kzalloc(sizeof(*rp), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!rp)
+		goto err_seg;
+	rp->node = msg->node;
+	rp->epoch = msg->epoch;
+	rp->writable = req.flags == XPMEM_IOCTL_RDWR;
+	rp->seg = seg;
+	INIT_LIST_HEAD(&rp->orphans);
+	mutex_lock(&xpmem_rpermits_lock);
+	ret = xa_alloc(&xpmem_rpermits, &rp->id, rp, xa_limit_32b, GFP_KERNEL);
+	mutex_unlock(&xpmem_rpermits_lock);
+	if (ret) {
+		kfree(rp);
+		goto err_seg;
+	}
+	got.rapid = rp->id;
+	got.start = seg->start;
+	got.size = seg->end - seg->start;
+	memcpy(msg->payload, &got, sizeof(got));
+	msg->len = sizeof(got);
+	return 0;
+err_seg:
+	xpmem_segment_put(seg);
+	return ret;
+}
+
+/* The permit rapid of msg's sender (with a segment reference), or NULL. */
+static struct xpmem_segment *xpmem_rpermit_seg(struct xpmem_fabric_msg *msg,
+					       u64 rapid, bool *writable)
+{
+	struct xpmem_segment *seg = NULL;
+	struct xpmem_rpermit *rp;
+
+	mutex_lock(&xpmem_rpermits_lock);
+	rp = rapid <= U32_MAX ? xa_load(&xpmem_rpermits, rapid) : NULL;
+	if (rp && rp->node == msg->node && rp->epoch == msg->epoch) {
+		seg = rp->seg;
+		xpmem_segment_get(seg);
+		*writable = rp->writable;
+	}
+	mutex_unlock(&xpmem_rpermits_lock);
+	return seg;
+}
+
+/* Ends a permit: its pages are no longer mapped by its holder (or it is fenced). */
+static void xpmem_rpermit_end(struct xpmem_rpermit *rp)
+{
+	struct xpmem_segment *seg = rp->seg;
+	struct interval_tree_node *it, *next;
+	struct xpmem_grant *g, *tmp;
+	LIST_HEAD(drop);
+
+	mutex_lock(&seg->lock);
+	for (it = interval_tree_iter_first(&seg->grants, 0, ULONG_MAX); it;
+	     it = next) {
+		next = interval_tree_iter_next(it, 0, ULONG_MAX);
+		g = container_of(it, struct xpmem_grant, range);
+		if (g->rpermit != rp->id)
+			continue;
+		interval_tree_remove(it, &seg->grants);
+		list_add(&g->list, &drop);
+	}
+	mutex_unlock(&seg->lock);
+	/* Erased from the table already: no recall can add an orphan after this. */
+	mutex_lock(&xpmem_rpermits_lock);
+	list_splice_init(&rp->orphans, &drop);
+	mutex_unlock(&xpmem_rpermits_lock);
+	list_for_each_entry_safe(g, tmp, &drop, list)
+		xpmem_grant_free(g);
+	xpmem_segment_put(seg);
+	kfree(rp);
+}
+
+static int xpmem_serve_release(struct xpmem_fabric_msg *msg)
+{
+	struct xpmem_rmsg_release req;
+	struct xpmem_rpermit *rp;
+
+	if (msg->len != sizeof(req))
+		return -EINVAL;
+	memcpy(&req, msg->payload, sizeof(req));
+	mutex_lock(&xpmem_rpermits_lock);
+	rp = req.rapid <= U32_MAX ? xa_load(&xpmem_rpermits, req.rapid) : NULL;
+	if (rp && rp->node == msg->node && rp->epoch == msg->epoch)
+		xa_erase(&xpmem_rpermits, rp->id);
+	else
+		rp = NULL;
+	mutex_unlock(&xpmem_rpermits_lock);
+	if (!rp)
+		return -ENOENT;
+	xpmem_rpermit_end(rp);
+	msg->len = 0;
+	return 0;
+}
+
+static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
+{
+	struct xpmem_rmsg_pages *out = (struct xpmem_rmsg_pages *)msg->payload;
+	unsigned long pfns[XPMEM_FAULT_BATCH];
+	struct hmm_range range = {};
+	struct xpmem_batch b = { .pfns = pfns };
+	struct xpmem_rmsg_fault req;
+	struct xpmem_segment *seg;
+	struct xpmem_grant *g;
+	bool writable = false;
+	unsigned int i;
+	int err;
+
+	BUILD_BUG_ON(sizeof(*out) > XPMEM_FABRIC_PAYLOAD_MAX);
+	if (msg->len != sizeof(req))
+		return -EINVAL;
+	memcpy(&req, msg->payload, sizeof(req));
+	if (!req.npages || req.npages > XPMEM_FAULT_BATCH ||
+	    req.target >= req.npages || !PAGE_ALIGNED(req.addr))
+		return -EINVAL;
+	seg = xpmem_rpermit_seg(msg, req.rapid, &writable);
+	if (!seg)
+		return -ENOENT;
+	err = -EPERM;
+	if (req.write && !writable)
+		goto out_seg;
+	err = -EINVAL;
+	if (req.addr < seg->start || req.addr >= seg->end ||
+	    req.npages > (seg->end - req.addr) >> PAGE_SHIFT)
+		goto out_seg;
+	err = -ENOENT;
+	if (READ_ONCE(seg->removed) || !mmget_not_zero(seg->mm))
+		goto out_seg;
+	g = kzalloc(struct_size(g, pages, req.npages), GFP_KERNEL);
+	err = -ENOMEM;
+	if (!g)
+		goto out_mm;
+	g->npages = req.npages;
+	g->node = msg->node;
+	g->rpermit = req.rapid;
+	g->range.start = req.addr >> PAGE_SHIFT;
+	g->range.last = g->range.start + req.npages - 1;
+	b.start = req.addr;
+	b.end = req.addr + ((unsigned long)req.npages << PAGE_SHIFT);
+	b.target = req.addr + ((unsigned long)req.target << PAGE_SHIFT);
+	b.write = req.write;
+
+	for (;;) {
+		range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
+		/* Never wait for the exporter's writer here: it may be waiting for us. */
+		if (!mmap_read_trylock(seg->mm)) {
+			err = -EAGAIN;
+			break;
+		}
+		err = xpmem_fetch(seg, req.addr, &b, &range);
+		mmap_read_unlock(seg->mm);
+		if (err == -EBUSY)
+			continue;
+		if (err)
+			break;
+
+		mutex_lock(&seg->lock);
+		if (seg->removed) {
+			mutex_unlock(&seg->lock);
+			err = -ENOENT;
+			break;
+		}
+		if (mmu_interval_read_retry(&seg->notifier, range.notifier_seq)) {
+			mutex_unlock(&seg->lock);
+			continue;
+		}
+		/* Under seg->lock with the sequence unchanged, no page can be freed yet. */
+		for (i = 0; i < req.npages; i++) {
+			unsigned long pfn = pfns[i] & ~HMM_PFN_FLAGS;
+
+			out->entries[i] = 0;
+			if (!(pfns[i] & HMM_PFN_VALID) || !pfn_valid(pfn))
+				continue;
+			g->pages[i] = pfn_to_page(pfn);
+			get_page(g->pages[i]);
+			xpmem_stat_inc(pinned);
+			xpmem_stat_inc(pinned_total);
+			out->entries[i] = PFN_PHYS(pfn) | XPMEM_RPAGE_VALID;
+			if (pfns[i] & HMM_PFN_WRITE)
+				out->entries[i] |= XPMEM_RPAGE_WRITE;
+		}
+		interval_tree_insert(&g->range, &seg->grants);
+		mutex_unlock(&seg->lock);
+		g = NULL;
+		out->npages = req.npages;
+		out->pad = 0;
+		msg->len = offsetof(struct xpmem_rmsg_pages, entries) +
+			   req.npages * sizeof(u64);
+		err = out->entries[req.target] ? 0 : -EFAULT;
+		break;
+	}
+	kfree(g);
+out_mm:
+	mmput_async(seg->mm);
+out_seg:
+	xpmem_segment_put(seg);
+	return err;
+}
+
+/* Importer side of a recall or of a segment's end. */
+static int xpmem_serve_unmap(struct xpmem_fabric_msg *msg, bool gone)
+{
+	struct xpmem_rmsg_range req;
+
+	if (msg->len != sizeof(req))
+		return -EINVAL;
+	memcpy(&req, msg->payload, sizeof(req));
+	if (XPMEM_SEGID_NODE(req.segid) != msg->node)
+		return -EINVAL;
+	if (gone) {
+		req.start = 0;
+		req.end = ULONG_MAX;
+	} else if (req.start >= req.end) {
+		return -EINVAL;
+	}
+	xpmem_remote_unmap(msg->node, req.segid, req.start, req.end, gone);
+	msg->len = 0;
+	return 0;
+}
+
+/* A request from another node's kernel (in a fabric worker). */
+int xpmem_remote_serve(struct xpmem_fabric_msg *msg)
+{
+	switch (msg->type) {
+	case XPMEM_FMSG_GET:
+		return xpmem_serve_get(msg);
+	case XPMEM_FMSG_RELEASE:
+		return xpmem_serve_release(msg);
+	case XPMEM_FMSG_FAULT:
+		return xpmem_serve_fault(msg);
+	case XPMEM_FMSG_RECALL:
+		return xpmem_serve_unmap(msg, false);
+	case XPMEM_FMSG_GONE:
+		return xpmem_serve_unmap(msg, true);
+	}
+	return -EOPNOTSUPP;
+}
+
+/*
+ * Exporter side of a recall of [start, end): take back every grant there from
+ * the nodes holding them, one RECALL per node, all in flight at once. Called
+ * after the segment's sequence moved (no new grant can start in the range).
+ */
+void xpmem_remote_recall(struct xpmem_segment *seg, unsigned long start,
+			 unsigned long end)
+{
+	unsigned long first = start >> PAGE_SHIFT, last = (end - 1) >> PAGE_SHIFT;
+	struct xpmem_rmsg_range req = { .segid = seg->segid, .start = start, .end = end };
+	struct xpmem_fabric_req *sent[8];
+	u32 nodes[ARRAY_SIZE(sent)];
+	struct interval_tree_node *it, *next;
+	struct xpmem_grant *g, *tmp;
+	unsigned int n = 0, i;
+	unsigned long deadline;
+	LIST_HEAD(taken);
+	LIST_HEAD(done);
+	int ret;
+
+	if (RB_EMPTY_ROOT(&seg->grants.rb_root))
+		return;
+	mutex_lock(&seg->lock);
+	for (it = interval_tree_iter_first(&seg->grants, first, last); it;
+	     it = next) {
+		next = interval_tree_iter_next(it, first, last);
+		interval_tree_remove(it, &seg->grants);
+		list_add_tail(&container_of(it, struct xpmem_grant, range)->list,
+			      &taken);
+	}
+	mutex_unlock(&seg->lock);
+	if (list_empty(&taken))
+		return;
+
+	/* The distinct nodes, a batch of them at a time. */
+	while (!list_empty(&taken)) {
+		n = 0;
+		list_for_each_entry(g, &taken, list) {
+			for (i = 0; i < n && nodes[i] != g->node; i++)
+				;
+			if (i == n && n < ARRAY_SIZE(nodes))
+				nodes[n++] = g->node;
+		}
+		for (i = 0; i < n; i++)
+			sent[i] = xpmem_fabric_submit(nodes[i], XPMEM_FMSG_RECALL,
+						      &req, sizeof(req));
+		deadline = jiffies + msecs_to_jiffies(remote_recall_timeout_ms);
+		for (i = 0; i < n; i++) {
+			ret = IS_ERR(sent[i]) ? PTR_ERR(sent[i]) :
+				xpmem_fabric_wait(sent[i], NULL, NULL,
+						  max_t(long, deadline - jiffies, 1));
+			/*
+			 * Acknowledged, or the node is dead and fenced, or it has
+			 * forgotten the segment: its pages may go. Else they stay
+			 * pinned with the permit until the node is gone.
+			 */
+			list_for_each_entry_safe(g, tmp, &taken, list) {
+				if (g->node != nodes[i])
+					continue;
+				if (!ret || ret == -EHOSTDOWN || ret == -ENOENT)
+					list_move(&g->list, &done);
+				else
+					xpmem_grant_orphan(g);
+			}
+		}
+	}
+	list_for_each_entry_safe(g, tmp, &done, list)
+		xpmem_grant_free(g);
+	atomic64_inc(&seg->recalls);
+	xpmem_stat_inc(recalls);
+}
+
+/* The segment was removed: tell every node holding a permit for it. */
+void xpmem_remote_segment_gone(struct xpmem_segment *seg)
+{
+	struct xpmem_rmsg_range req = { .segid = seg->segid };
+	struct xpmem_rpermit *rp;
+	unsigned long id;
+	u32 told[8];
+	unsigned int n = 0, i;
+
+	mutex_lock(&xpmem_rpermits_lock);
+	xa_for_each(&xpmem_rpermits, id, rp) {
+		if (rp->seg != seg)
+			continue;
+		for (i = 0; i < n && told[i] != rp->node; i++)
+			;
+		if (i < n)
+			continue;
+		if (n < ARRAY_SIZE(told))
+			told[n++] = rp->node;
+		xpmem_fabric_post(rp->node, XPMEM_FMSG_GONE, &req, sizeof(req));
+	}
+	mutex_unlock(&xpmem_rpermits_lock);
+}
+
+/* Ends every permit of node given before before_epoch (0: of every node). */
+static void xpmem_rpermits_end_node(u32 node, u64 before_epoch)
+{
+	struct xpmem_rpermit *rp;
+	unsigned long id;
+	LIST_HEAD(ended);
+
+	for (;;) {
+		mutex_lock(&xpmem_rpermits_lock);
+		xa_for_each(&xpmem_rpermits, id, rp)
+			if ((!node || rp->node == node) && rp->epoch < before_epoch)
+				break;
+		if (rp)
+			xa_erase(&xpmem_rpermits, rp->id);
+		mutex_unlock(&xpmem_rpermits_lock);
+		if (!rp)
+			break;
+		xpmem_rpermit_end(rp);
+	}
+}
+
+/* Node restarted (before_epoch: its new epoch) or is dead and fenced (U64_MAX). */
+void xpmem_remote_peer_gone(u32 node, u64 before_epoch)
+{
+	xpmem_remote_drop_shadows(node, before_epoch);
+	xpmem_rpermits_end_node(node, before_epoch);
+}
+
+/* Module unload: no daemon is left to tell anyone; nothing may stay pinned. */
+void xpmem_remote_exit(void)
+{
+	xpmem_rpermits_end_node(0, U64_MAX);
+}

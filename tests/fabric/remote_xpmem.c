@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * fabric-remote: one side of a cross-node xpmem test, driven line by line on
+ * stdin by tests/fabric/fabric_remote.py; answers one line per command on stdout.
+ *
+ * Exporter commands:
+ *   make MB MODE          map MB MiB of anonymous memory, word i = PATTERN(i),
+ *                         xpmem_make it with MODE (octal): "segid 0x..."
+ *   set WORD VALUE        store VALUE in word WORD: "ok"
+ *   get WORD              "value V"
+ *   replace PAGE VALUE    put a fresh page at page PAGE (mmap MAP_FIXED), every
+ *                         word VALUE; the call returns only after every node let
+ *                         go of the old page: "replaced NS" (its duration)
+ *   remove                xpmem_remove: "ok"
+ * Importer commands:
+ *   attach SEGID MB rw|ro xpmem_get + xpmem_attach: "ok" or "errno N"
+ *   check                 every word against PATTERN: "mismatches N"
+ *   get WORD / set WORD VALUE   through the attachment; a SIGBUS is "sigbus"
+ *   detach                xpmem_detach + xpmem_release: "ok"
+ * Both: exit.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xpmem.h"
+
+#define PATTERN(i) (0x5eed000000000000ULL ^ ((uint64_t)(i) * 0x9e3779b97f4a7c15ULL))
+
+static volatile uint64_t *mem; /* exporter's region or importer's attachment */
+static size_t words;
+static xpmem_segid_t segid;
+static xpmem_apid_t apid = -1;
+static sigjmp_buf on_bus;
+
+static void bus_handler(int sig)
+{
+	(void)sig;
+	siglongjmp(on_bus, 1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int word_ok(unsigned long long w)
+{
+	if (!mem || w >= words) {
+		puts("error bad word");
+		return 0;
+	}
+	return 1;
+}
+
+static void do_make(unsigned long mb, unsigned int mode)
+{
+	size_t size = mb << 20, i;
+
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		printf("errno %d\n", errno);
+		mem = NULL;
+		return;
+	}
+	words = size / sizeof(uint64_t);
+	for (i = 0; i < words; i++)
+		mem[i] = PATTERN(i);
+	segid = xpmem_make((void *)mem, size, XPMEM_PERMIT_MODE, (void *)(uintptr_t)mode);
+	if (segid < 0)
+		printf("errno %d\n", errno);
+	else
+		printf("segid 0x%llx\n", (unsigned long long)segid);
+}
+
+static void do_attach(const char *id, unsigned long mb, const char *how)
+{
+	int rw = !strcmp(how, "rw");
+	struct xpmem_addr addr;
+	void *p;
+
+	apid = xpmem_get((xpmem_segid_t)strtoll(id, NULL, 16), rw ? XPMEM_RDWR : XPMEM_RDONLY,
+			 XPMEM_PERMIT_MODE, NULL);
+	if (apid < 0) {
+		printf("errno %d\n", errno);
+		return;
+	}
+	addr.apid = apid;
+	addr.offset = 0;
+	p = xpmem_attach(addr, mb << 20, NULL);
+	if (p == (void *)-1) {
+		printf("errno %d\n", errno);
+		xpmem_release(apid);
+		apid = -1;
+		return;
+	}
+	mem = p;
+	words = (mb << 20) / sizeof(uint64_t);
+	puts("ok");
+}
+
+static void do_check(void)
+{
+	volatile size_t bad = 0;
+	size_t i;
+
+	if (sigsetjmp(on_bus, 1)) {
+		puts("sigbus");
+		return;
+	}
+	for (i = 0; i < words; i++)
+		bad += mem[i] != PATTERN(i);
+	printf("mismatches %zu\n", bad);
+}
+
+static void do_replace(unsigned long long page, unsigned long long value)
+{
+	size_t per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(uint64_t), i;
+	volatile uint64_t *p;
+	uint64_t t0;
+
+	if (!word_ok(page * per_page))
+		return;
+	p = mem + page * per_page;
+	t0 = now_ns();
+	if (mmap((void *)p, per_page * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		printf("errno %d\n", errno);
+		return;
+	}
+	for (i = 0; i < per_page; i++)
+		p[i] = value;
+	printf("replaced %" PRIu64 "\n", now_ns() - t0);
+}
+
+int main(void)
+{
+	char line[256], a[64], b[64], c[64];
+	struct sigaction sa = { .sa_handler = bus_handler };
+
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (fgets(line, sizeof(line), stdin)) {
+		int n = sscanf(line, "%63s %63s %63s", a, b, c);
+		char cmd[16] = "";
+
+		if (sscanf(line, "%15s", cmd) != 1)
+			continue;
+		if (!strcmp(cmd, "make") && n == 3) {
+			do_make(strtoul(b, NULL, 0), (unsigned int)strtoul(c, NULL, 8));
+		} else if (!strcmp(cmd, "attach")) {
+			char how[8];
+
+			if (sscanf(line, "attach %63s %63s %7s", a, b, how) == 3)
+				do_attach(a, strtoul(b, NULL, 0), how);
+			else
+				puts("error usage");
+		} else if (!strcmp(cmd, "check")) {
+			do_check();
+		} else if (!strcmp(cmd, "get") && n == 2) {
+			unsigned long long w = strtoull(b, NULL, 0);
+
+			if (!word_ok(w))
+				continue;
+			if (sigsetjmp(on_bus, 1)) {
+				puts("sigbus");
+				continue;
+			}
+			printf("value 0x%llx\n", (unsigned long long)mem[w]);
+		} else if (!strcmp(cmd, "set") && n == 3) {
+			unsigned long long w = strtoull(b, NULL, 0);
+
+			if (!word_ok(w))
+				continue;
+			if (sigsetjmp(on_bus, 1)) {
+				puts("sigbus");
+				continue;
+			}
+			mem[w] = strtoull(c, NULL, 0);
+			puts("ok");
+		} else if (!strcmp(cmd, "replace") && n == 3) {
+			do_replace(strtoull(b, NULL, 0), strtoull(c, NULL, 0));
+		} else if (!strcmp(cmd, "remove")) {
+			if (xpmem_remove(segid))
+				printf("errno %d\n", errno);
+			else
+				puts("ok");
+		} else if (!strcmp(cmd, "detach")) {
+			if (xpmem_detach((void *)mem) || xpmem_release(apid))
+				printf("errno %d\n", errno);
+			else
+				puts("ok");
+			mem = NULL;
+		} else if (!strcmp(cmd, "exit")) {
+			break;
+		} else {
+			puts("error unknown command");
+		}
+	}
+	return 0;
+}
