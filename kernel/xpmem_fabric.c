@@ -30,7 +30,7 @@ struct xpmem_fabric_peer {
 	u32 node;
 	u32 state; /* enum xpmem_fabric_node_state */
 	u64 epoch;
-	u64 heartbeat_age_ns;
+	u64 heartbeat_at_ns; /* ktime_get_ns() when its last heartbeat arrived */
 	u64 rtt_ns;
 	u64 rejected;
 	bool window; /* proven for epoch */
@@ -661,7 +661,7 @@ static long xpmem_fabric_node(void __user *uarg)
 		gone_before = n.epoch;
 	}
 	peer->state = n.state;
-	peer->heartbeat_age_ns = n.heartbeat_age_ns;
+	peer->heartbeat_at_ns = ktime_get_ns() - min(n.heartbeat_age_ns, ktime_get_ns());
 	peer->rtt_ns = n.rtt_ns;
 	peer->rejected = n.rejected;
 	if (n.state == XPMEM_NODE_DEAD) {
@@ -840,7 +840,8 @@ void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx,
 		info->node = peer->node;
 		info->state = peer->state;
 		info->epoch = peer->epoch;
-		info->heartbeat_age_ns = peer->heartbeat_age_ns;
+		info->heartbeat_age_ns = peer->heartbeat_at_ns ?
+			ktime_get_ns() - peer->heartbeat_at_ns : 0;
 		info->rtt_ns = peer->rtt_ns;
 		info->rejected = peer->rejected;
 		if (peer->window) {

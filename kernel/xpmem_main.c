@@ -260,8 +260,10 @@ static int xpmem_stats_show(struct seq_file *m, void *v)
 	XPMEM_SHOW(fault_retries);
 	XPMEM_SHOW(huge_faults);
 	XPMEM_SHOW(recalls);
-	XPMEM_SHOW(pinned);
 #undef XPMEM_SHOW
+	/* Named as in XPMEM_QUERY_STATS records. */
+	seq_printf(m, "pinned_pages %lld\n",
+		   (long long)atomic64_read(&xpmem_stats.pinned));
 	return 0;
 }
 

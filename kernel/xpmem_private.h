@@ -179,7 +179,8 @@ struct xpmem_access *xpmem_access_lookup(struct xpmem_proc *proc, s64 apid);
 int xpmem_access_new(struct xpmem_proc *proc, struct xpmem_segment *seg,
 		     int flags, s64 *apid);
 struct xpmem_segment *xpmem_segment_lookup(s64 segid);
-struct xpmem_segment *xpmem_segment_shadow(unsigned long start, u64 size,
+struct xpmem_segment *xpmem_segment_shadow(s64 remote_segid,
+					   unsigned long start, u64 size,
 					   struct xpmem_remote *remote);
 void xpmem_access_put(struct xpmem_access *ap);
 void xpmem_segment_get(struct xpmem_segment *seg);

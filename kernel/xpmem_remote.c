@@ -33,6 +33,13 @@ module_param(remote_recall_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(remote_recall_timeout_ms,
 		 "How long a recall waits for another node's acknowledgment before it leaves that node's pages pinned and goes on");
 
+/* Pages one remote fault asks for: each costs a round trip through both daemons. */
+#define XPMEM_REMOTE_BATCH 256
+static unsigned int remote_fault_around = XPMEM_REMOTE_BATCH;
+module_param(remote_fault_around, uint, 0644);
+MODULE_PARM_DESC(remote_fault_around,
+		 "Pages a fault on another node's segment maps around the faulting page, if the exporter has them present (1..256)");
+
 /* Requests that ask a node something wait this long for the answer. */
 #define XPMEM_REMOTE_TIMEOUT (10 * HZ)
 
@@ -59,7 +66,7 @@ struct xpmem_rmsg_release {
 struct xpmem_rmsg_fault {
 	u64 rapid;
 	u64 addr; /* exporter address of the first page */
-	u32 npages; /* 1..XPMEM_FAULT_BATCH */
+	u32 npages; /* 1..XPMEM_REMOTE_BATCH */
 	u32 target; /* index of the page that must be there */
 	u32 write;
 	u32 pad;
@@ -71,7 +78,7 @@ struct xpmem_rmsg_fault {
 struct xpmem_rmsg_pages {
 	u32 npages;
 	u32 pad;
-	u64 entries[XPMEM_FAULT_BATCH]; /* physical address | XPMEM_RPAGE_* */
+	u64 entries[XPMEM_REMOTE_BATCH]; /* physical address | XPMEM_RPAGE_* */
 };
 
 struct xpmem_rmsg_range {
@@ -132,7 +139,7 @@ int xpmem_remote_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
 	r->epoch = epoch;
 	r->segid = segid;
 	r->rapid = got.rapid;
-	seg = xpmem_segment_shadow(got.start, got.size, r);
+	seg = xpmem_segment_shadow(segid, got.start, got.size, r);
 	if (IS_ERR(seg)) {
 		kfree(r);
 		ret = PTR_ERR(seg);
@@ -175,6 +182,20 @@ static vm_fault_t xpmem_remote_error(int err)
 	return VM_FAULT_SIGBUS;
 }
 
+/* An aligned run of remote_fault_around pages around the fault, inside the VMA. */
+static u32 xpmem_remote_window(struct vm_fault *vmf, unsigned long *start,
+			       unsigned long *end)
+{
+	unsigned long window = clamp_val(READ_ONCE(remote_fault_around), 1,
+					 XPMEM_REMOTE_BATCH);
+	unsigned long target = vmf->address & PAGE_MASK;
+
+	window = rounddown_pow_of_two(window) << PAGE_SHIFT;
+	*start = max(ALIGN_DOWN(target, window), vmf->vma->vm_start);
+	*end = min(ALIGN_DOWN(target, window) + window, vmf->vma->vm_end);
+	return (*end - *start) >> PAGE_SHIFT;
+}
+
 /* Fault on a stand-in: ask the exporter for a run of pages, map them through the window. */
 vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 {
@@ -191,7 +212,7 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 	u32 i, len;
 	int err, tries;
 
-	req.npages = xpmem_fault_window(vmf, &start, &end);
+	req.npages = xpmem_remote_window(vmf, &start, &end);
 	req.addr = (vma->vm_pgoff << PAGE_SHIFT) + (start - vma->vm_start);
 	req.target = (target - start) >> PAGE_SHIFT;
 	req.write = !!(vmf->flags & FAULT_FLAG_WRITE);
@@ -536,9 +557,9 @@ static int xpmem_serve_release(struct xpmem_fabric_msg *msg)
 static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 {
 	struct xpmem_rmsg_pages *out = (struct xpmem_rmsg_pages *)msg->payload;
-	unsigned long pfns[XPMEM_FAULT_BATCH];
 	struct hmm_range range = {};
-	struct xpmem_batch b = { .pfns = pfns };
+	struct xpmem_batch b = {};
+	unsigned long *pfns;
 	struct xpmem_rmsg_fault req;
 	struct xpmem_segment *seg;
 	struct xpmem_grant *g;
@@ -550,7 +571,7 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 	if (msg->len != sizeof(req))
 		return -EINVAL;
 	memcpy(&req, msg->payload, sizeof(req));
-	if (!req.npages || req.npages > XPMEM_FAULT_BATCH ||
+	if (!req.npages || req.npages > XPMEM_REMOTE_BATCH ||
 	    req.target >= req.npages || !PAGE_ALIGNED(req.addr))
 		return -EINVAL;
 	seg = xpmem_rpermit_seg(msg, req.rapid, &writable);
@@ -567,9 +588,11 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 	if (READ_ONCE(seg->removed) || !mmget_not_zero(seg->mm))
 		goto out_seg;
 	g = kzalloc(struct_size(g, pages, req.npages), GFP_KERNEL);
+	pfns = kmalloc_array(req.npages, sizeof(*pfns), GFP_KERNEL);
 	err = -ENOMEM;
-	if (!g)
+	if (!g || !pfns)
 		goto out_mm;
+	b.pfns = pfns;
 	g->npages = req.npages;
 	g->node = msg->node;
 	g->rpermit = req.rapid;
@@ -629,8 +652,9 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 		err = out->entries[req.target] ? 0 : -EFAULT;
 		break;
 	}
-	kfree(g);
 out_mm:
+	kfree(g);
+	kfree(pfns);
 	mmput_async(seg->mm);
 out_seg:
 	xpmem_segment_put(seg);

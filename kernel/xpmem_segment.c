@@ -220,7 +220,8 @@ struct xpmem_segment *xpmem_segment_lookup(s64 segid)
  * The local stand-in for [start, start + size) of another node's segment
  * (xpmem_remote.c), owned by the caller's one reference; not in the tables.
  */
-struct xpmem_segment *xpmem_segment_shadow(unsigned long start, u64 size,
+struct xpmem_segment *xpmem_segment_shadow(s64 remote_segid,
+					   unsigned long start, u64 size,
 					   struct xpmem_remote *remote)
 {
 	const struct cred *cred = current_cred();
@@ -233,6 +234,7 @@ struct xpmem_segment *xpmem_segment_shadow(unsigned long start, u64 size,
 	mutex_init(&seg->lock);
 	seg->attachments = RB_ROOT_CACHED;
 	seg->grants = RB_ROOT_CACHED;
+	seg->segid = remote_segid;
 	seg->start = start;
 	seg->end = start + size;
 	seg->uid = cred->euid;

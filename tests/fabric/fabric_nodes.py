@@ -278,7 +278,7 @@ def remote_tests(lab, args):
     if a:
         def unpinned():
             wait_for("every granted page given back",
-                     lambda: proc_stats()["pinned"] == 0, 30)
+                     lambda: proc_stats()["pinned_pages"] == 0, 30)
             exp.close()
             wait_for("no segment left", lambda: proc_stats()["segments_live"] == 0, 30)
         check("remote-unpinned", unpinned)
@@ -311,7 +311,7 @@ def remote_tests(lab, args):
     lab.barrier("a-done-2")
     if b:
         check("remote-unpinned-2", lambda: wait_for(
-            "every granted page given back", lambda: proc_stats()["pinned"] == 0, 30))
+            "every granted page given back", lambda: proc_stats()["pinned_pages"] == 0, 30))
 
 
 def make_segment(build):

@@ -15,6 +15,8 @@
  * Importer commands:
  *   attach SEGID MB rw|ro xpmem_get + xpmem_attach: "ok" or "errno N"
  *   check                 every word against PATTERN: "mismatches N"
+ *   touch                 read one word of every page (first touch: faults):
+ *                         "touched NS"
  *   get WORD / set WORD VALUE   through the attachment; a SIGBUS is "sigbus"
  *   detach                xpmem_detach + xpmem_release: "ok"
  * Both: exit.
@@ -123,6 +125,21 @@ static void do_check(void)
 	printf("mismatches %zu\n", bad);
 }
 
+static void do_touch(void)
+{
+	size_t per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(uint64_t), i;
+	volatile uint64_t sum = 0;
+	uint64_t t0 = now_ns();
+
+	if (sigsetjmp(on_bus, 1)) {
+		puts("sigbus");
+		return;
+	}
+	for (i = 0; i < words; i += per_page)
+		sum += mem[i];
+	printf("touched %" PRIu64 "\n", now_ns() - t0);
+}
+
 static void do_replace(unsigned long long page, unsigned long long value)
 {
 	size_t per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(uint64_t), i;
@@ -168,6 +185,8 @@ int main(void)
 				puts("error usage");
 		} else if (!strcmp(cmd, "check")) {
 			do_check();
+		} else if (!strcmp(cmd, "touch")) {
+			do_touch();
 		} else if (!strcmp(cmd, "get") && n == 2) {
 			unsigned long long w = strtoull(b, NULL, 0);
 
