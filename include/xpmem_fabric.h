@@ -87,6 +87,13 @@ struct xpmem_fabric_node {
 	__u64 heartbeat_age_ns; /* since the peer's last heartbeat arrived */
 	__u64 rtt_ns; /* last heartbeat round trip, 0 unknown */
 	__u64 rejected; /* messages from it that failed authentication or were stale */
+	/*
+	 * DEAD only: 1 once the fabric manager cut it off (fence-command). Only
+	 * then may this node reuse the pages that node was given; a node dead
+	 * without a fence keeps them pinned until it comes back with a new epoch.
+	 */
+	__u32 fenced;
+	__u32 pad;
 };
 
 /*

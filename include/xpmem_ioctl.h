@@ -189,7 +189,7 @@ enum xpmem_fabric_node_state {
 	XPMEM_NODE_UNKNOWN = 0, /* never heard of, or the daemon is gone */
 	XPMEM_NODE_UP = 1, /* heartbeats arrive */
 	XPMEM_NODE_SUSPECT = 2, /* heartbeats late */
-	XPMEM_NODE_DEAD = 3, /* declared dead (and fenced): its requests fail */
+	XPMEM_NODE_DEAD = 3, /* declared dead (fenced if it can be): its requests fail */
 };
 
 #define XPMEM_NODE_INFO_SELF 0x1 /* this node */

@@ -68,6 +68,7 @@ static struct {
 	u64 epoch;
 	struct page *beacon;
 	struct file *daemon; /* the one open of the device */
+	bool closing; /* the last daemon's state is still being dropped */
 	struct list_head queue;
 	struct list_head answers; /* jobs answered, for the daemon to send */
 	unsigned int jobs; /* being served or answered */
@@ -95,13 +96,13 @@ static bool xpmem_fabric_node_valid(u32 node)
 	return node >= 1 && node <= XPMEM_FABRIC_MAX_NODE;
 }
 
-static struct xpmem_fabric_req *xpmem_fabric_req_alloc(u32 node)
+static struct xpmem_fabric_req *xpmem_fabric_req_alloc(u32 node, gfp_t gfp)
 {
-	struct xpmem_fabric_req *req = kzalloc(sizeof(*req), GFP_KERNEL);
+	struct xpmem_fabric_req *req = kzalloc(sizeof(*req), gfp);
 
 	if (!req)
 		return NULL;
-	req->msg = kmalloc(sizeof(*req->msg), GFP_KERNEL);
+	req->msg = kmalloc(sizeof(*req->msg), gfp);
 	if (!req->msg) {
 		kfree(req);
 		return NULL;
@@ -158,7 +159,8 @@ static void xpmem_fabric_fail_pending(u32 node, int status)
  * runs here, -EHOSTUNREACH when node is not up, -ENOMEM.
  */
 struct xpmem_fabric_req *xpmem_fabric_submit(u32 node, u32 type,
-					     const void *payload, u32 len)
+					     const void *payload, u32 len,
+					     gfp_t gfp)
 {
 	struct xpmem_fabric_peer *peer;
 	struct xpmem_fabric_req *req;
@@ -166,7 +168,7 @@ struct xpmem_fabric_req *xpmem_fabric_submit(u32 node, u32 type,
 
 	if (len > XPMEM_FABRIC_PAYLOAD_MAX)
 		return ERR_PTR(-EINVAL);
-	req = xpmem_fabric_req_alloc(node);
+	req = xpmem_fabric_req_alloc(node, gfp);
 	if (!req)
 		return ERR_PTR(-ENOMEM);
 
@@ -179,7 +181,7 @@ struct xpmem_fabric_req *xpmem_fabric_submit(u32 node, u32 type,
 		ret = -EHOSTUNREACH;
 	else
 		ret = xa_alloc_cyclic(&fab.reqs, &req->id, req, xa_limit_32b,
-				      &fab.next_id, GFP_KERNEL);
+				      &fab.next_id, GFP_NOWAIT | __GFP_NOWARN);
 	if (ret < 0) {
 		mutex_unlock(&fab.lock);
 		xpmem_fabric_req_free(req);
@@ -206,12 +208,14 @@ struct xpmem_fabric_req *xpmem_fabric_submit(u32 node, u32 type,
  * -EHOSTUNREACH or -EHOSTDOWN (node gone), -ETIMEDOUT, -EINTR (fatal signal).
  */
 int xpmem_fabric_wait(struct xpmem_fabric_req *req, void *answer,
-		      u32 *answer_len, unsigned long timeout)
+		      u32 *answer_len, unsigned long timeout, bool killable)
 {
 	long left;
 	int ret;
 
-	left = wait_for_completion_killable_timeout(&req->done, timeout);
+	left = killable ?
+		wait_for_completion_killable_timeout(&req->done, timeout) :
+		wait_for_completion_timeout(&req->done, timeout);
 	mutex_lock(&fab.lock);
 	/* Still pending: nobody answered in time; an answer after this finds no request. */
 	if (xa_load(&fab.reqs, req->id) == req)
@@ -234,10 +238,10 @@ int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
 {
 	struct xpmem_fabric_req *req;
 
-	req = xpmem_fabric_submit(node, type, payload, len);
+	req = xpmem_fabric_submit(node, type, payload, len, GFP_KERNEL);
 	if (IS_ERR(req))
 		return PTR_ERR(req);
-	return xpmem_fabric_wait(req, answer, answer_len, timeout);
+	return xpmem_fabric_wait(req, answer, answer_len, timeout, true);
 }
 
 /* A request nobody waits for: its answer, or its failure, only frees it. */
@@ -245,7 +249,7 @@ void xpmem_fabric_post(u32 node, u32 type, const void *payload, u32 len)
 {
 	struct xpmem_fabric_req *req;
 
-	req = xpmem_fabric_submit(node, type, payload, len);
+	req = xpmem_fabric_submit(node, type, payload, len, GFP_KERNEL);
 	if (IS_ERR(req))
 		return;
 	mutex_lock(&fab.lock);
@@ -343,7 +347,7 @@ static int xpmem_fabric_open(struct inode *inode, struct file *file)
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	mutex_lock(&fab.lock);
-	if (fab.daemon)
+	if (fab.daemon || fab.closing)
 		ret = -EBUSY;
 	else
 		fab.daemon = file;
@@ -363,6 +367,7 @@ static int xpmem_fabric_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&fab.lock);
 	fab.daemon = NULL;
+	fab.closing = true;
 	xpmem_fabric_fail_pending(0, -ENOTCONN);
 	list_for_each_entry_safe(job, next, &fab.answers, queue) {
 		list_del(&job->queue);
@@ -374,8 +379,15 @@ static int xpmem_fabric_release(struct inode *inode, struct file *file)
 		peer->window = false;
 	}
 	mutex_unlock(&fab.lock);
-	/* No recall can reach this node now: drop what it maps of other nodes. */
+	/*
+	 * No recall can reach this node now: drop what it maps of other nodes,
+	 * before a new daemon can join (its new epoch would let exporters reuse
+	 * those pages).
+	 */
 	xpmem_remote_disconnected();
+	mutex_lock(&fab.lock);
+	fab.closing = false;
+	mutex_unlock(&fab.lock);
 	return 0;
 }
 
@@ -515,23 +527,27 @@ static long xpmem_fabric_join(void __user *uarg)
 	return ret;
 }
 
-/* The peer's record, created on first mention. Under fab.lock. */
-static struct xpmem_fabric_peer *xpmem_fabric_peer(u32 node)
+/*
+ * The peer's record, created on first mention from *spare (allocated by the
+ * caller before taking fab.lock, which a recall from reclaim may need: nothing
+ * under it may wait for reclaim). Under fab.lock.
+ */
+static struct xpmem_fabric_peer *
+xpmem_fabric_peer(u32 node, struct xpmem_fabric_peer **spare)
 {
 	struct xpmem_fabric_peer *peer = xa_load(&fab.peers, node);
 	int ret;
 
 	if (peer)
 		return peer;
-	peer = kzalloc(sizeof(*peer), GFP_KERNEL);
-	if (!peer)
+	if (!*spare)
 		return ERR_PTR(-ENOMEM);
-	peer->node = node;
-	ret = xa_insert(&fab.peers, node, peer, GFP_KERNEL);
-	if (ret) {
-		kfree(peer);
+	ret = xa_insert(&fab.peers, node, *spare, GFP_NOWAIT | __GFP_NOWARN);
+	if (ret)
 		return ERR_PTR(ret);
-	}
+	peer = *spare;
+	*spare = NULL;
+	peer->node = node;
 	return peer;
 }
 
@@ -569,7 +585,7 @@ static long xpmem_fabric_window(void __user *uarg)
 {
 	struct xpmem_fabric_window w;
 	struct xpmem_fabric_beacon b;
-	struct xpmem_fabric_peer *peer;
+	struct xpmem_fabric_peer *peer, *spare;
 	bool restarted = false;
 	unsigned long node;
 	void __iomem *map;
@@ -604,13 +620,14 @@ static long xpmem_fabric_window(void __user *uarg)
 	    b.epoch != w.epoch || b.nonce != w.beacon_nonce)
 		return -EHOSTUNREACH;
 
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
 	mutex_lock(&fab.lock);
 	xa_for_each(&fab.peers, node, peer)
 		if (node != w.node && peer->window &&
 		    w.phys < peer->window_phys + peer->window_size &&
 		    peer->window_phys < w.phys + w.size)
 			ret = -EBUSY; /* one range cannot reach two nodes */
-	peer = ret ? NULL : xpmem_fabric_peer(w.node);
+	peer = ret ? NULL : xpmem_fabric_peer(w.node, &spare);
 	if (IS_ERR(peer))
 		ret = PTR_ERR(peer);
 	else if (peer && w.epoch < peer->epoch)
@@ -625,29 +642,33 @@ static long xpmem_fabric_window(void __user *uarg)
 		peer->window = true;
 	}
 	mutex_unlock(&fab.lock);
+	kfree(spare);
 	if (restarted)
-		xpmem_remote_peer_gone(w.node, w.epoch);
+		xpmem_remote_peer_gone(w.node, w.epoch, true);
 	return ret;
 }
 
 static long xpmem_fabric_node(void __user *uarg)
 {
 	struct xpmem_fabric_node n;
-	struct xpmem_fabric_peer *peer;
+	struct xpmem_fabric_peer *peer, *spare;
 	u64 gone_before = 0;
+	bool fenced = true; /* a new epoch: the old incarnation is gone */
 	int ret = 0;
 
 	if (copy_from_user(&n, uarg, sizeof(n)))
 		return -EFAULT;
 	if (!xpmem_fabric_node_valid(n.node) || n.state > XPMEM_NODE_DEAD ||
-	    !n.epoch)
+	    !n.epoch || n.pad || n.fenced > 1 ||
+	    (n.fenced && n.state != XPMEM_NODE_DEAD))
 		return -EINVAL;
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
 	mutex_lock(&fab.lock);
 	if (!fab.self || n.node == fab.self) {
 		ret = -EINVAL;
 		goto out;
 	}
-	peer = xpmem_fabric_peer(n.node);
+	peer = xpmem_fabric_peer(n.node, &spare);
 	if (IS_ERR(peer)) {
 		ret = PTR_ERR(peer);
 		goto out;
@@ -667,12 +688,15 @@ static long xpmem_fabric_node(void __user *uarg)
 	if (n.state == XPMEM_NODE_DEAD) {
 		xpmem_fabric_fail_pending(n.node, -EHOSTDOWN);
 		peer->window = false;
-		gone_before = U64_MAX; /* fenced: none of its incarnations can touch us */
+		gone_before = U64_MAX;
+		/* Unfenced, it may still reach what it was given: that stays pinned. */
+		fenced = n.fenced;
 	}
 out:
 	mutex_unlock(&fab.lock);
+	kfree(spare);
 	if (gone_before)
-		xpmem_remote_peer_gone(n.node, gone_before);
+		xpmem_remote_peer_gone(n.node, gone_before, fenced);
 	return ret;
 }
 
@@ -885,7 +909,6 @@ int xpmem_fabric_init(void)
 	ret = misc_register(&xpmem_fabric_miscdev);
 	if (ret)
 		destroy_workqueue(xpmem_fabric_wq);
-	xpmem_remote_exit();
 	return ret;
 }
 
@@ -897,6 +920,7 @@ void xpmem_fabric_exit(void)
 	misc_deregister(&xpmem_fabric_miscdev);
 	/* No daemon is left (it holds the module): running jobs drop their answers. */
 	destroy_workqueue(xpmem_fabric_wq);
+	xpmem_remote_exit();
 	xa_for_each(&fab.peers, node, peer)
 		kfree(peer);
 	xa_destroy(&fab.peers);

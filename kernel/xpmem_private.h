@@ -244,7 +244,7 @@ void xpmem_remote_recall(struct xpmem_segment *seg, unsigned long start,
 			 unsigned long end);
 void xpmem_remote_segment_gone(struct xpmem_segment *seg);
 int xpmem_remote_serve(struct xpmem_fabric_msg *msg);
-void xpmem_remote_peer_gone(u32 node, u64 before_epoch);
+void xpmem_remote_peer_gone(u32 node, u64 before_epoch, bool fenced);
 void xpmem_remote_disconnected(void);
 void xpmem_remote_exit(void);
 
@@ -256,9 +256,10 @@ int xpmem_fabric_call(u32 node, u32 type, const void *payload, u32 len,
 		      void *answer, u32 *answer_len, unsigned long timeout);
 int xpmem_fabric_ping(u32 node, u32 size, u64 *rtt_ns);
 struct xpmem_fabric_req *xpmem_fabric_submit(u32 node, u32 type,
-					     const void *payload, u32 len);
+					     const void *payload, u32 len,
+					     gfp_t gfp);
 int xpmem_fabric_wait(struct xpmem_fabric_req *req, void *answer,
-		      u32 *answer_len, unsigned long timeout);
+		      u32 *answer_len, unsigned long timeout, bool killable);
 void xpmem_fabric_post(u32 node, u32 type, const void *payload, u32 len);
 int xpmem_fabric_window_pfn(u32 node, u64 epoch, u64 phys, unsigned long *pfn);
 u64 xpmem_fabric_epoch(u32 node);

@@ -115,11 +115,13 @@ int xpmem_remote_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid)
 	struct xpmem_rmsg_got got;
 	struct xpmem_remote *r;
 	struct xpmem_segment *seg;
-	u64 epoch = xpmem_fabric_epoch(node);
+	u64 epoch;
 	int ret;
 
 	ret = xpmem_fabric_call(node, XPMEM_FMSG_GET, &req, sizeof(req), &got,
 				&len, XPMEM_REMOTE_TIMEOUT);
+	/* The incarnation that answered: a later one has forgotten the permit. */
+	epoch = xpmem_fabric_epoch(node);
 	/* Not reachable is not there, as far as the caller can tell. */
 	if (ret == -EHOSTUNREACH || ret == -EHOSTDOWN || ret == -ENOTCONN)
 		return -ENOENT;
@@ -167,9 +169,11 @@ void xpmem_remote_put(struct xpmem_segment *shadow)
 	mutex_lock(&xpmem_shadows_lock);
 	list_del(&r->list);
 	mutex_unlock(&xpmem_shadows_lock);
-	/* An exporter that restarted meanwhile has forgotten the permit already. */
-	if (xpmem_fabric_epoch(r->node) == r->epoch)
-		xpmem_fabric_post(r->node, XPMEM_FMSG_RELEASE, &rel, sizeof(rel));
+	/*
+	 * Also after the exporter's daemon restarted: its kernel still holds the
+	 * permit and its pinned pages (permit ids are not reused).
+	 */
+	xpmem_fabric_post(r->node, XPMEM_FMSG_RELEASE, &rel, sizeof(rel));
 	kfree(r);
 }
 
@@ -210,7 +214,7 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 	vm_fault_t ret, one;
 	unsigned long seq, pfn;
 	u32 i, len;
-	int err, tries;
+	int err;
 
 	req.npages = xpmem_remote_window(vmf, &start, &end);
 	req.addr = (vma->vm_pgoff << PAGE_SHIFT) + (start - vma->vm_start);
@@ -218,12 +222,12 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 	req.write = !!(vmf->flags & FAULT_FLAG_WRITE);
 	ret = xpmem_prealloc_ptes(att, vma->vm_mm, start, end);
 	if (ret)
-		return ret == VM_FAULT_NOPAGE ? 0 : ret;
+		return ret;
 	pages = kmalloc(sizeof(*pages), GFP_KERNEL);
 	if (!pages)
 		return VM_FAULT_OOM;
 
-	for (tries = 0;; tries++) {
+	for (;;) {
 		mutex_lock(&seg->lock);
 		seq = r->seq;
 		ret = seg->removed ? VM_FAULT_SIGBUS : 0;
@@ -234,8 +238,8 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 		err = xpmem_fabric_call(r->node, XPMEM_FMSG_FAULT, &req,
 					sizeof(req), pages, &len,
 					XPMEM_REMOTE_TIMEOUT);
-		/* The exporter's mm was busy: it does not block its daemon's worker for us. */
-		if (err == -EAGAIN && tries < 1000) {
+		/* The exporter's mm was busy: its worker does not wait for it for us. */
+		if (err == -EAGAIN && !fatal_signal_pending(current)) {
 			usleep_range(500, 1000);
 			continue;
 		}
@@ -283,9 +287,12 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 	return ret;
 }
 
-/* Unmaps [start, end) of every stand-in for node's segid (all of them if gone). */
-static void xpmem_remote_unmap(u32 node, s64 segid, unsigned long start,
-			       unsigned long end, bool gone)
+/*
+ * Unmaps [start, end) of every stand-in for node's segid (all of them if gone).
+ * -ENOMEM if it could not: the exporter must then keep the pages pinned.
+ */
+static int xpmem_remote_unmap(u32 node, s64 segid, unsigned long start,
+			      unsigned long end, bool gone)
 {
 	struct xpmem_segment **segs = NULL;
 	struct xpmem_remote *r;
@@ -295,13 +302,19 @@ static void xpmem_remote_unmap(u32 node, s64 segid, unsigned long start,
 	list_for_each_entry(r, &xpmem_shadows, list)
 		if (r->node == node && r->segid == segid)
 			n++;
-	if (n)
+	if (n) {
 		segs = kmalloc_array(n, sizeof(*segs), GFP_KERNEL);
+		if (!segs) {
+			mutex_unlock(&xpmem_shadows_lock);
+			return -ENOMEM;
+		}
+	}
 	n = 0;
 	list_for_each_entry(r, &xpmem_shadows, list) {
-		if (!segs || r->node != node || r->segid != segid)
+		/* One whose last reference is gone is past mapping anything. */
+		if (r->node != node || r->segid != segid ||
+		    !refcount_inc_not_zero(&r->seg->refs))
 			continue;
-		xpmem_segment_get(r->seg);
 		segs[n++] = r->seg;
 	}
 	mutex_unlock(&xpmem_shadows_lock);
@@ -319,6 +332,7 @@ static void xpmem_remote_unmap(u32 node, s64 segid, unsigned long start,
 		xpmem_segment_put(seg);
 	}
 	kfree(segs);
+	return 0;
 }
 
 /*
@@ -337,10 +351,10 @@ static void xpmem_remote_drop_shadows(u32 node, u64 before_epoch)
 		mutex_lock(&xpmem_shadows_lock);
 		list_for_each_entry(r, &xpmem_shadows, list) {
 			if ((node && r->node != node) || r->epoch >= before_epoch ||
-			    READ_ONCE(r->seg->removed))
+			    READ_ONCE(r->seg->removed) ||
+			    !refcount_inc_not_zero(&r->seg->refs))
 				continue;
 			seg = r->seg;
-			xpmem_segment_get(seg);
 			break;
 		}
 		mutex_unlock(&xpmem_shadows_lock);
@@ -382,6 +396,7 @@ struct xpmem_grant {
 };
 
 static DEFINE_XARRAY_ALLOC1(xpmem_rpermits);
+static u32 xpmem_rpermit_next;
 /* Orders permit lookups against their end; never held across a recall. */
 static DEFINE_MUTEX(xpmem_rpermits_lock);
 
@@ -467,13 +482,17 @@ static int xpmem_serve_get(struct xpmem_fabric_msg *msg)
 	rp->writable = req.flags == XPMEM_IOCTL_RDWR;
 	rp->seg = seg;
 	INIT_LIST_HEAD(&rp->orphans);
+	/* Ids are not reused soon: a late RELEASE must not end a newer permit. */
 	mutex_lock(&xpmem_rpermits_lock);
-	ret = xa_alloc(&xpmem_rpermits, &rp->id, rp, xa_limit_32b, GFP_KERNEL);
+	ret = xa_alloc_cyclic(&xpmem_rpermits, &rp->id, rp, xa_limit_32b,
+			      &xpmem_rpermit_next, GFP_NOWAIT | __GFP_NOWARN);
 	mutex_unlock(&xpmem_rpermits_lock);
-	if (ret) {
+	if (ret < 0) {
 		kfree(rp);
 		goto err_seg;
 	}
+	/* Unloading would leave another node mapping pages nobody tracks. */
+	__module_get(THIS_MODULE);
 	got.rapid = rp->id;
 	got.start = seg->start;
 	got.size = seg->end - seg->start;
@@ -503,6 +522,35 @@ static struct xpmem_segment *xpmem_rpermit_seg(struct xpmem_fabric_msg *msg,
 	return seg;
 }
 
+/* Whether permit rapid of msg's sender still exists. Under seg->lock. */
+static bool xpmem_rpermit_live(struct xpmem_fabric_msg *msg, u64 rapid)
+{
+	struct xpmem_rpermit *rp;
+	bool live;
+
+	mutex_lock(&xpmem_rpermits_lock);
+	rp = xa_load(&xpmem_rpermits, rapid);
+	live = rp && rp->node == msg->node && rp->epoch == msg->epoch;
+	mutex_unlock(&xpmem_rpermits_lock);
+	return live;
+}
+
+/* Whether page (exporter page number pgidx) is pinned for permit rapid already. Under seg->lock. */
+static bool xpmem_granted(struct xpmem_segment *seg, u64 rapid,
+			  unsigned long pgidx, struct page *page)
+{
+	struct interval_tree_node *it;
+
+	for (it = interval_tree_iter_first(&seg->grants, pgidx, pgidx); it;
+	     it = interval_tree_iter_next(it, pgidx, pgidx)) {
+		struct xpmem_grant *g = container_of(it, struct xpmem_grant, range);
+
+		if (g->rpermit == rapid && g->pages[pgidx - it->start] == page)
+			return true;
+	}
+	return false;
+}
+
 /* Ends a permit: its pages are no longer mapped by its holder (or it is fenced). */
 static void xpmem_rpermit_end(struct xpmem_rpermit *rp)
 {
@@ -530,6 +578,7 @@ static void xpmem_rpermit_end(struct xpmem_rpermit *rp)
 		xpmem_grant_free(g);
 	xpmem_segment_put(seg);
 	kfree(rp);
+	module_put(THIS_MODULE);
 }
 
 static int xpmem_serve_release(struct xpmem_fabric_msg *msg)
@@ -564,7 +613,7 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 	struct xpmem_segment *seg;
 	struct xpmem_grant *g;
 	bool writable = false;
-	unsigned int i;
+	unsigned int i, pinned;
 	int err;
 
 	BUILD_BUG_ON(sizeof(*out) > XPMEM_FABRIC_PAYLOAD_MAX);
@@ -627,24 +676,43 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 			mutex_unlock(&seg->lock);
 			continue;
 		}
+		/* A permit released meanwhile gets no more pages. */
+		if (!xpmem_rpermit_live(msg, req.rapid)) {
+			mutex_unlock(&seg->lock);
+			err = -ENOENT;
+			break;
+		}
 		/* Under seg->lock with the sequence unchanged, no page can be freed yet. */
+		pinned = 0;
 		for (i = 0; i < req.npages; i++) {
 			unsigned long pfn = pfns[i] & ~HMM_PFN_FLAGS;
+			struct page *page;
 
 			out->entries[i] = 0;
 			if (!(pfns[i] & HMM_PFN_VALID) || !pfn_valid(pfn))
 				continue;
-			g->pages[i] = pfn_to_page(pfn);
-			get_page(g->pages[i]);
+			page = pfn_to_page(pfn);
+			out->entries[i] = PFN_PHYS(pfn) | XPMEM_RPAGE_VALID;
+			if (pfns[i] & HMM_PFN_WRITE) {
+				out->entries[i] |= XPMEM_RPAGE_WRITE;
+				/* Stored into behind the core mm's back. */
+				if (req.write)
+					folio_mark_dirty(page_folio(page));
+			}
+			/* Pinned once per permit: refaults must not pile up references. */
+			if (xpmem_granted(seg, req.rapid, g->range.start + i, page))
+				continue;
+			g->pages[i] = page;
+			get_page(page);
+			pinned++;
 			xpmem_stat_inc(pinned);
 			xpmem_stat_inc(pinned_total);
-			out->entries[i] = PFN_PHYS(pfn) | XPMEM_RPAGE_VALID;
-			if (pfns[i] & HMM_PFN_WRITE)
-				out->entries[i] |= XPMEM_RPAGE_WRITE;
 		}
-		interval_tree_insert(&g->range, &seg->grants);
+		if (pinned) {
+			interval_tree_insert(&g->range, &seg->grants);
+			g = NULL;
+		}
 		mutex_unlock(&seg->lock);
-		g = NULL;
 		out->npages = req.npages;
 		out->pad = 0;
 		msg->len = offsetof(struct xpmem_rmsg_pages, entries) +
@@ -677,9 +745,8 @@ static int xpmem_serve_unmap(struct xpmem_fabric_msg *msg, bool gone)
 	} else if (req.start >= req.end) {
 		return -EINVAL;
 	}
-	xpmem_remote_unmap(msg->node, req.segid, req.start, req.end, gone);
 	msg->len = 0;
-	return 0;
+	return xpmem_remote_unmap(msg->node, req.segid, req.start, req.end, gone);
 }
 
 /* A request from another node's kernel (in a fabric worker). */
@@ -743,14 +810,20 @@ void xpmem_remote_recall(struct xpmem_segment *seg, unsigned long start,
 			if (i == n && n < ARRAY_SIZE(nodes))
 				nodes[n++] = g->node;
 		}
+		/*
+		 * This may run in reclaim: no allocation that waits for it (a failed
+		 * one only leaves the pages pinned), and no wait a signal cuts short.
+		 */
 		for (i = 0; i < n; i++)
 			sent[i] = xpmem_fabric_submit(nodes[i], XPMEM_FMSG_RECALL,
-						      &req, sizeof(req));
+						      &req, sizeof(req),
+						      GFP_NOWAIT | __GFP_NOWARN);
 		deadline = jiffies + msecs_to_jiffies(remote_recall_timeout_ms);
 		for (i = 0; i < n; i++) {
 			ret = IS_ERR(sent[i]) ? PTR_ERR(sent[i]) :
 				xpmem_fabric_wait(sent[i], NULL, NULL,
-						  max_t(long, deadline - jiffies, 1));
+						  max_t(long, deadline - jiffies, 1),
+						  false);
 			/*
 			 * Acknowledged, or the node is dead and fenced, or it has
 			 * forgotten the segment: its pages may go. Else they stay
@@ -781,19 +854,19 @@ void xpmem_remote_segment_gone(struct xpmem_segment *seg)
 	u32 told[8];
 	unsigned int n = 0, i;
 
+	/* Nodes collected under the lock, told after it: posting allocates. */
 	mutex_lock(&xpmem_rpermits_lock);
 	xa_for_each(&xpmem_rpermits, id, rp) {
 		if (rp->seg != seg)
 			continue;
 		for (i = 0; i < n && told[i] != rp->node; i++)
 			;
-		if (i < n)
-			continue;
-		if (n < ARRAY_SIZE(told))
+		if (i == n && n < ARRAY_SIZE(told))
 			told[n++] = rp->node;
-		xpmem_fabric_post(rp->node, XPMEM_FMSG_GONE, &req, sizeof(req));
 	}
 	mutex_unlock(&xpmem_rpermits_lock);
+	for (i = 0; i < n; i++)
+		xpmem_fabric_post(told[i], XPMEM_FMSG_GONE, &req, sizeof(req));
 }
 
 /* Ends every permit of node given before before_epoch (0: of every node). */
@@ -817,11 +890,16 @@ static void xpmem_rpermits_end_node(u32 node, u64 before_epoch)
 	}
 }
 
-/* Node restarted (before_epoch: its new epoch) or is dead and fenced (U64_MAX). */
-void xpmem_remote_peer_gone(u32 node, u64 before_epoch)
+/*
+ * Node restarted (before_epoch: its new epoch) or is dead (U64_MAX). What we
+ * map of it goes; what it was given is freed only if it can no longer reach it:
+ * restarted (its kernel dropped its mappings with its daemon) or fenced.
+ */
+void xpmem_remote_peer_gone(u32 node, u64 before_epoch, bool fenced)
 {
 	xpmem_remote_drop_shadows(node, before_epoch);
-	xpmem_rpermits_end_node(node, before_epoch);
+	if (fenced)
+		xpmem_rpermits_end_node(node, before_epoch);
 }
 
 /* Module unload: no daemon is left to tell anyone; nothing may stay pinned. */

@@ -230,6 +230,10 @@ def remote_tests(lab, args):
     if a:
         check("remote-write-seen-by-exporter",
               lambda: expect(exp("get 10") == "value 0x1234", "the importer's store"))
+        # The store refaulted pages already granted (read, then write): pinned once.
+        pinned = proc_stats()["pinned_pages"]
+        check("remote-pinned-once",
+              lambda: expect(0 < pinned <= 1024, f"{pinned} pages pinned for a 4 MiB segment"))
         expect(exp("set 20 0xabcd") == "ok", "exporter store")
     lab.barrier("a-wrote")
     if b:

@@ -85,6 +85,8 @@ static bool set_state(struct member *m, struct xpmemd_peer *p, uint32_t state, u
 		xlog("node %u: %s -> %s", p->node, member_state_str(p->state),
 		     member_state_str(state));
 	p->state = state;
+	if (state != XPMEM_NODE_DEAD)
+		p->fenced = false;
 	push(m, p, now);
 	return true;
 }
@@ -188,6 +190,7 @@ void member_tick(struct member *m, uint64_t now)
 				     r == 0 ? "done" : "failed", p->epoch);
 			} else if (r == 0) {
 				xlog("node %u: fenced", p->node);
+				p->fenced = true;
 				declare_dead(m, p, now);
 				continue;
 			} else {

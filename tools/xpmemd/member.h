@@ -43,6 +43,7 @@ struct xpmemd_peer {
 	uint64_t window_try_ns;
 	uint64_t last_push_ns;
 	bool fencing;
+	bool fenced; /* DEAD after a fence-command that succeeded */
 	uint64_t fence_epoch;
 	uint64_t fence_log_ns;
 	/* For the daemon. */

@@ -142,6 +142,7 @@ static void op_push(void *ctx, struct xpmemd_peer *p, uint64_t now)
 	n.heartbeat_age_ns = p->heard ? now - p->last_hb_ns : 0;
 	n.rtt_ns = p->rtt_ns;
 	n.rejected = p->rejected;
+	n.fenced = p->state == XPMEM_NODE_DEAD && p->fenced;
 	if (ioctl(d->dev_fd, XPMEM_FABRIC_NODE, &n) == 0) {
 		p->push_errno = 0;
 		return;
