@@ -832,10 +832,12 @@ void xpmem_remote_recall(struct xpmem_segment *seg, unsigned long start,
 			list_for_each_entry_safe(g, tmp, &taken, list) {
 				if (g->node != nodes[i])
 					continue;
-				if (!ret || ret == -EHOSTDOWN || ret == -ENOENT)
+				if (!ret || ret == -EHOSTDOWN || ret == -ENOENT) {
 					list_move(&g->list, &done);
-				else
+				} else {
+					list_del(&g->list);
 					xpmem_grant_orphan(g);
+				}
 			}
 		}
 	}

@@ -11,9 +11,16 @@ Each guest loads xpmem.ko, starts xpmemd with the lab's fabric.conf, and checks:
                    injector are refused and counted; the link still works
   restart          (node 2) xpmemd stops: peers unknown here, pings fail with
                    ENOTCONN; it restarts and every peer sees the new epoch
-  fenced           (node 1) the fabric manager freezes the last node; its peers
-                   find it suspect, fence it (xpmemd's fence-command: QMP quit)
-                   and declare it dead; pings to it fail
+  remote-*         node 2 attaches node 1's segment (and the other way round):
+                   reads, writes, recalls (mmap over a page, copy on write) with
+                   no stale read after them, permissions, removal, exporter exit,
+                   every granted page unpinned afterwards
+  fenced           the last node maps a page of node 1, which freezes it through
+                   the fabric manager and replaces the page: the recall times
+                   out and the exporter goes on with the page pinned; the peers
+                   find the frozen node suspect, fence it (xpmemd's
+                   fence-command: QMP quit) and declare it dead; pings to it
+                   fail, and node 1 lets the page go
 Lab node i is fabric node i + 1. Nodes meet at barriers over TCP on node 1's
 link-local address. Prints "ok: NAME" / "FAILED: NAME: why" and a last line
 "N passed, N failed"; exit 1 on any failure.
@@ -209,6 +216,7 @@ def remote_tests(lab, args):
     exp = imp = None
     a, b = lab.fid == 1, lab.fid == 2
     word_page2 = 2 * 4096 // 8
+    word_page3 = 3 * 4096 // 8
     if a:
         exp = Side(args.build)
         got = exp("make 4 0644")
@@ -257,6 +265,21 @@ def remote_tests(lab, args):
         check("remote-no-stale-read",
               lambda: expect(imp(f"get {word_page2}") == "value 0x7777",
                              "after the recall returned, the old page is still seen"))
+        got = imp(f"get {word_page3}")
+        expect(got == f"value {hex(pattern(word_page3))}", f"page 3 mapped: {got}")
+    lab.barrier("b-mapped-3")
+    if a:
+        def cow():
+            before = proc_stats()["recalls"]
+            got = exp("cow 3 0x8888")
+            expect(got.startswith("cowed "), f"cow: {got}")
+            expect(proc_stats()["recalls"] > before, "no recall counted for the copy on write")
+        check("remote-recall-cow", cow)
+    lab.barrier("a-cowed")
+    if b:
+        check("remote-no-stale-read-cow",
+              lambda: expect(imp(f"get {word_page3}") == "value 0x8888",
+                             "after the copy on write, the importer still sees the old page"))
 
         def denied():
             user = Side(args.build, user=65534)
@@ -432,8 +455,23 @@ def main():
     check("ping-after-restart", ping)
     lab.barrier("rejoined")
 
-    # Node 1 freezes the last node; every other node fences it and declares it dead.
+    # The last node maps a page of node 1's; node 1 freezes it and changes that
+    # page: the recall cannot be acknowledged, so the exporter goes on after the
+    # deadline with the page still pinned; every other node then fences the
+    # frozen one and declares it dead, and only then is the page let go.
     last = lab.count
+    segid = "-"
+    if lab.fid == 1:
+        exp = Side(args.build)
+        got = exp("make 1 0644")
+        expect(got.startswith("segid "), f"make: {got}")
+        segid = got.split()[1]
+    segid = lab.barrier("fence-exported", segid)[1]
+    if lab.fid == last:
+        victim = Side(args.build)
+        expect(victim(f"attach {segid} 1 ro") == "ok", "attach before the freeze")
+        expect(victim("get 0").startswith("value "), "map page 0")
+    lab.barrier("victim-mapped")
     if lab.fid == last:
         time.sleep(600)  # frozen, then quit by the fence: never gets here
         return
@@ -441,6 +479,16 @@ def main():
         subprocess.run([os.path.join(ROOT, "tests", "lab", "fabric", "fm-request.sh"),
                         "freeze-last", str(last - 1), '{"execute":"stop"}'], check=True,
                        timeout=320)
+
+        def frozen_recall():
+            t0 = time.monotonic()
+            got = exp("replace 0 0x9999")
+            took = time.monotonic() - t0
+            expect(got.startswith("replaced "), f"replace: {got}")
+            log(f"recall with a frozen importer: the exporter's mmap took {took:.1f} s")
+            expect(took < 30, f"the exporter waited {took:.1f} s")
+            expect(proc_stats()["pinned_pages"] > 0, "the frozen node's page was let go unfenced")
+        check("recall-frozen-importer", frozen_recall)
 
     def fenced():
         wait_for(f"node {last} dead", lambda: lab.nodes()[last]["state"] == "dead", 120)
@@ -451,6 +499,12 @@ def main():
                 out = json.loads(lab.ctl("ping", p, "--count", 2, "--json").stdout)
                 expect(len(out["rtt_ns"]) == 2, f"ping {p} after the death")
     check("fenced", fenced)
+    if lab.fid == 1:
+        def released():
+            wait_for("the fenced node's pages let go",
+                     lambda: proc_stats()["pinned_pages"] == 0, 60)
+            exp.close()
+        check("unpinned-after-fence", released)
     if lab.count > 2:
         lab.barrier("fenced", nodes=lab.count - 1)
     lab.stop_daemon()

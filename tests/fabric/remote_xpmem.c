@@ -11,6 +11,10 @@
  *   replace PAGE VALUE    put a fresh page at page PAGE (mmap MAP_FIXED), every
  *                         word VALUE; the call returns only after every node let
  *                         go of the old page: "replaced NS" (its duration)
+ *   cow PAGE VALUE        fork a child that keeps the current page PAGE, then store
+ *                         VALUE into every word of it (copy on write: the
+ *                         exporter gets a new page, attachers must be recalled):
+ *                         "cowed NS" (the store's duration), the child then exits
  *   remove                xpmem_remove: "ok"
  * Importer commands:
  *   attach SEGID MB rw|ro xpmem_get + xpmem_attach: "ok" or "errno N"
@@ -29,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,6 +165,44 @@ static void do_replace(unsigned long long page, unsigned long long value)
 	printf("replaced %" PRIu64 "\n", now_ns() - t0);
 }
 
+static void do_cow(unsigned long long page, unsigned long long value)
+{
+	size_t per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(uint64_t), i;
+	int hold[2], ready[2];
+	volatile uint64_t *p;
+	uint64_t t0;
+	pid_t pid;
+	char c;
+
+	if (!word_ok(page * per_page) || pipe(hold) || pipe(ready)) {
+		puts("error cow");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		/* Keeps the old page shared (and so write-protected) until told to go. */
+		if (write(ready[1], "r", 1) != 1 || read(hold[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	if (pid < 0 || read(ready[0], &c, 1) != 1) {
+		puts("error fork");
+		return;
+	}
+	p = mem + page * per_page;
+	t0 = now_ns();
+	for (i = 0; i < per_page; i++)
+		p[i] = value;
+	printf("cowed %" PRIu64 "\n", now_ns() - t0);
+	if (write(hold[1], "g", 1) != 1)
+		perror("cow: release child");
+	waitpid(pid, NULL, 0);
+	close(hold[0]);
+	close(hold[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 int main(void)
 {
 	char line[256], a[64], b[64], c[64];
@@ -210,6 +253,8 @@ int main(void)
 			puts("ok");
 		} else if (!strcmp(cmd, "replace") && n == 3) {
 			do_replace(strtoull(b, NULL, 0), strtoull(c, NULL, 0));
+		} else if (!strcmp(cmd, "cow") && n == 3) {
+			do_cow(strtoull(b, NULL, 0), strtoull(c, NULL, 0));
 		} else if (!strcmp(cmd, "remove")) {
 			if (xpmem_remove(segid))
 				printf("errno %d\n", errno);
