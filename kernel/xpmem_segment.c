@@ -217,6 +217,41 @@ struct xpmem_segment *xpmem_segment_lookup(s64 segid)
 }
 
 /*
+ * A segment of [start, start + size) owned by the caller (one reference), not
+ * yet in any table: what made and stand-in segments have in common.
+ */
+static struct xpmem_segment *xpmem_segment_alloc(unsigned long start, u64 size)
+{
+	const struct cred *cred = current_cred();
+	struct xpmem_segment *seg;
+	struct inode *inode;
+
+	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
+	if (!seg)
+		return ERR_PTR(-ENOMEM);
+	inode = xpmem_segment_inode();
+	if (IS_ERR(inode)) {
+		kfree(seg);
+		return ERR_CAST(inode);
+	}
+	seg->inode = inode;
+	refcount_set(&seg->refs, 1);
+	mutex_init(&seg->lock);
+	seg->attachments = RB_ROOT_CACHED;
+	seg->grants = RB_ROOT_CACHED;
+	seg->start = start;
+	seg->end = start + size;
+	seg->uid = cred->euid;
+	seg->gid = cred->egid;
+	get_task_comm(seg->owner_comm, current);
+	INIT_LIST_HEAD(&seg->all_node);
+	seg->owner_pid = get_task_pid(current, PIDTYPE_TGID);
+	seg->ipc_ns = get_ipc_ns(current->nsproxy->ipc_ns);
+	xpmem_stat_inc(segments_live);
+	return seg;
+}
+
+/*
  * The local stand-in for [start, start + size) of another node's segment
  * (xpmem_remote.c), owned by the caller's one reference; not in the tables.
  */
@@ -224,33 +259,11 @@ struct xpmem_segment *xpmem_segment_shadow(s64 remote_segid,
 					   unsigned long start, u64 size,
 					   struct xpmem_remote *remote)
 {
-	const struct cred *cred = current_cred();
-	struct xpmem_segment *seg;
+	struct xpmem_segment *seg = xpmem_segment_alloc(start, size);
 
-	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
-	if (!seg)
-		return ERR_PTR(-ENOMEM);
-	refcount_set(&seg->refs, 1);
-	mutex_init(&seg->lock);
-	seg->attachments = RB_ROOT_CACHED;
-	seg->grants = RB_ROOT_CACHED;
+	if (IS_ERR(seg))
+		return seg;
 	seg->segid = remote_segid;
-	seg->start = start;
-	seg->end = start + size;
-	seg->uid = cred->euid;
-	seg->gid = cred->egid;
-	get_task_comm(seg->owner_comm, current);
-	INIT_LIST_HEAD(&seg->all_node);
-	seg->inode = xpmem_segment_inode();
-	if (IS_ERR(seg->inode)) {
-		struct inode *err = seg->inode;
-
-		kfree(seg);
-		return ERR_CAST(err);
-	}
-	seg->owner_pid = get_task_pid(current, PIDTYPE_TGID);
-	seg->ipc_ns = get_ipc_ns(current->nsproxy->ipc_ns);
-	xpmem_stat_inc(segments_live);
 	/* Set last: a failure above must not release the remote permit. */
 	seg->remote = remote;
 	return seg;
@@ -259,35 +272,14 @@ struct xpmem_segment *xpmem_segment_shadow(s64 remote_segid,
 int xpmem_make(struct xpmem_proc *proc, unsigned long vaddr, u64 size,
 	       umode_t mode, s64 *segid)
 {
-	const struct cred *cred = current_cred();
-	struct xpmem_segment *seg;
+	struct xpmem_segment *seg = xpmem_segment_alloc(vaddr, size);
 	int ret;
 
-	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
-	if (!seg)
-		return -ENOMEM;
-	refcount_set(&seg->refs, 1); /* the owner's */
-	mutex_init(&seg->lock);
-	seg->attachments = RB_ROOT_CACHED;
-	seg->grants = RB_ROOT_CACHED;
-	seg->start = vaddr;
-	seg->end = vaddr + size;
+	if (IS_ERR(seg))
+		return PTR_ERR(seg);
 	seg->mode = mode;
-	seg->uid = cred->euid;
-	seg->gid = cred->egid;
-	get_task_comm(seg->owner_comm, current);
-	INIT_LIST_HEAD(&seg->all_node);
-	seg->inode = xpmem_segment_inode();
-	if (IS_ERR(seg->inode)) {
-		ret = PTR_ERR(seg->inode);
-		kfree(seg);
-		return ret;
-	}
-	seg->owner_pid = get_task_pid(current, PIDTYPE_TGID);
-	seg->ipc_ns = get_ipc_ns(current->nsproxy->ipc_ns);
 	mmgrab(proc->mm);
 	seg->mm = proc->mm;
-	xpmem_stat_inc(segments_live);
 
 	ret = mmu_interval_notifier_insert(&seg->notifier, proc->mm, vaddr,
 					   size, &xpmem_segment_notifier_ops);

@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fabric_nodes import Lab, Side, expect, wait_for  # noqa: E402
+from fabric_nodes import Lab, Side, expect  # noqa: E402
 
 MB = 16
 ROUNDS = 5
@@ -36,10 +36,7 @@ def main():
     args = ap.parse_args()
     args.daemon = "xpmemd"
     lab = Lab(args)
-    subprocess.run(["insmod", args.ko], check=True)
-    lab.write_conf()
-    lab.start_daemon()
-    wait_for("the peer up", lab.peers_up, 120)
+    lab.join()
     lab.barrier("up")
     one = lab.fid == 1
     res = {"populate_local_ns": [], "populate_remote_ns": [], "recall_local_ns": [],

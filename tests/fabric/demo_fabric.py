@@ -41,10 +41,7 @@ def main():
     args = ap.parse_args()
     args.daemon = "xpmemd"
     lab = Lab(args)
-    subprocess.run(["insmod", args.ko], check=True)
-    lab.write_conf()
-    lab.start_daemon()
-    wait_for("the peer up with a proven window", lab.peers_up, 120)
+    lab.join()
     say(lab, "xpmemd joined; the peer's window is proven by its beacon")
     show(lab, "nodes")
     lab.barrier("up")

@@ -166,6 +166,13 @@ class Lab:
         with open(self.conf, "w") as f:
             f.write(p.stdout + extra)
 
+    def join(self):
+        """Loads the module and starts xpmemd; returns once every peer is up."""
+        subprocess.run(["insmod", self.args.ko], check=True)
+        self.write_conf()
+        self.start_daemon()
+        wait_for("every peer up with a proven window", self.peers_up, 120)
+
     def peers_up(self, epochs=None):
         n = self.nodes()
         for p in self.peers:

@@ -1943,17 +1943,16 @@ static void *map_or_die(void *addr, size_t len, int prot, int flags, int fd)
 	return p;
 }
 
-static void write_str(const char *path, const char *val)
+static bool write_str(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok;
 
 	if (fd < 0)
-		return;
-	if (write(fd, val, strlen(val)) < 0) {
-		close(fd);
-		return;
-	}
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
 	close(fd);
+	return ok;
 }
 
 static void worker_main(int idx, int gen) __attribute__((noreturn));
@@ -2063,9 +2062,18 @@ static void worker_main(int idx, int gen)
 		if (drop || userns)
 			break;
 		/* exec tears the old address space (and everything it owns) down. */
-		count(C_workers_exec);
-		write_str("/proc/thread-self/make-it-fail", "0"); /* let the new image load */
-		execl("/proc/self/exe", "xpmem-fuzz", "--exec-child", (char *)NULL);
+		/*
+		 * Let the new image load: with failures still armed the loader's mmaps
+		 * fail. Opening the switch may itself meet an injected failure: retry,
+		 * and leave without exec if it never works.
+		 */
+		for (int i = 0; i < 100; i++) {
+			if (write_str("/proc/thread-self/make-it-fail", "0")) {
+				count(C_workers_exec);
+				execl("/proc/self/exe", "xpmem-fuzz", "--exec-child", (char *)NULL);
+				break;
+			}
+		}
 		_exit(0);
 	case 2:
 	case 3:
