@@ -18,7 +18,8 @@ probe=$BUILD/tests/fabric-window-probe
 bash tests/lab/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 dir=$(XPMEM_KERNELS=6.1 bash tests/lab/fetch-kernels.sh | awk '{print $2}')
 [ -n "$dir" ] || { echo "fabric-lab-check: fetching the 6.1 kernel failed"; echo "0 passed, 1 failed"; exit 1; }
-for f in "$probe" "$BUILD/tools/xpmemd" "$BUILD/tools/xpmemctl" "$BUILD/tests/fabric-inject"; do
+for f in "$probe" "$BUILD/tools/xpmemd" "$BUILD/tools/xpmemd-asan" "$BUILD/tools/xpmemctl" \
+	"$BUILD/tests/fabric-inject" "$BUILD/tests/fabric-remote"; do
 	[ -x "$f" ] || { echo "fabric-lab-check: $f is not built (make user)"; echo "0 passed, 1 failed"; exit 1; }
 done
 make -s module KDIR="$dir/kdir" BUILD="$BUILD" || { echo "fabric-lab-check: module build failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -51,7 +52,9 @@ run() { # NAME RUN-FABRIC-ARGS... -- COMMAND...
 run 2-nodes-fence --nodes 2 -- "$probe" --iters "$ITERS" --fence
 run 3-nodes-split --nodes 3 --low 384 -- "$probe" --iters "$ITERS" --max-mb 192
 nodes_test=(python3 tests/fabric/fabric_nodes.py --build "$BUILD" --ko "$ko" --key "$key")
-run xpmemd-2-nodes --nodes 2 -- "${nodes_test[@]}"
+# The 2-node run uses the ASan+UBSan build of the daemon: any report, leaks at exit
+# included, fails its stop.
+run xpmemd-2-nodes-asan --nodes 2 -- "${nodes_test[@]}" --daemon xpmemd-asan
 run xpmemd-3-nodes-split --nodes 3 --low 384 -- "${nodes_test[@]}"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

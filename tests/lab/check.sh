@@ -53,7 +53,7 @@ else
 	summary+=("xpmemd-unit - FAILED")
 fi
 # Host side: each libFuzzer target of xpmemctl's parsers for 20 s (long runs: make libfuzz).
-libfuzz_targets=(query args)
+libfuzz_targets=(query args wire)
 if make -s libfuzz-build BUILD="$BUILD"; then
 	for t in "${libfuzz_targets[@]}"; do
 		if bash tests/fuzz/libfuzzer/run.sh "$BUILD" 20 "$t"; then
