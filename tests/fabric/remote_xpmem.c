@@ -70,6 +70,23 @@ static int word_ok(unsigned long long w)
 	return 1;
 }
 
+/* get (value NULL) or set one word; a SIGBUS is answered, not fatal. */
+static void do_word(unsigned long long w, const char *value)
+{
+	if (!word_ok(w))
+		return;
+	if (sigsetjmp(on_bus, 1)) {
+		puts("sigbus");
+		return;
+	}
+	if (!value) {
+		printf("value 0x%llx\n", (unsigned long long)mem[w]);
+		return;
+	}
+	mem[w] = strtoull(value, NULL, 0);
+	puts("ok");
+}
+
 static void do_make(unsigned long mb, unsigned int mode)
 {
 	size_t size = mb << 20, i;
@@ -231,26 +248,9 @@ int main(void)
 		} else if (!strcmp(cmd, "touch")) {
 			do_touch();
 		} else if (!strcmp(cmd, "get") && n == 2) {
-			unsigned long long w = strtoull(b, NULL, 0);
-
-			if (!word_ok(w))
-				continue;
-			if (sigsetjmp(on_bus, 1)) {
-				puts("sigbus");
-				continue;
-			}
-			printf("value 0x%llx\n", (unsigned long long)mem[w]);
+			do_word(strtoull(b, NULL, 0), NULL);
 		} else if (!strcmp(cmd, "set") && n == 3) {
-			unsigned long long w = strtoull(b, NULL, 0);
-
-			if (!word_ok(w))
-				continue;
-			if (sigsetjmp(on_bus, 1)) {
-				puts("sigbus");
-				continue;
-			}
-			mem[w] = strtoull(c, NULL, 0);
-			puts("ok");
+			do_word(strtoull(b, NULL, 0), c);
 		} else if (!strcmp(cmd, "replace") && n == 3) {
 			do_replace(strtoull(b, NULL, 0), strtoull(c, NULL, 0));
 		} else if (!strcmp(cmd, "cow") && n == 3) {
