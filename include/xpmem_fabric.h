@@ -59,8 +59,9 @@ struct xpmem_fabric_join {
 /*
  * XPMEM_FABRIC_WINDOW: a local physical range [phys, phys + size) through which
  * this node reaches peer node's RAM (the testbed: ivshmem BAR 2 onto the peer's
- * RAM file), inside one memory BAR of a PCI device (-EINVAL otherwise). A peer
- * physical address P is at window offset P when P < below_4g
+ * RAM file), inside one memory BAR of a PCI device or one of the module's
+ * static_windows ranges (-EINVAL otherwise; pci_windows=0 allows only the
+ * latter). A peer physical address P is at window offset P when P < below_4g
  * or below_4g is 0, else at P - 4 GiB + below_4g. The kernel reads the beacon the
  * peer reported through the window and accepts the window only when it holds
  * that node, epoch and nonce (-EHOSTUNREACH otherwise); the range must not be
@@ -94,6 +95,32 @@ struct xpmem_fabric_node {
 	 */
 	__u32 fenced;
 	__u32 pad;
+};
+
+/*
+ * XPMEM_FABRIC_IDMAP: how peer node's user (kind XPMEM_IDMAP_UID) or group
+ * (XPMEM_IDMAP_GID) ids translate into this node's, for the permission checks
+ * of that node's requests. It replaces node's map of that kind; with no
+ * extents (the default) ids are taken as they are. An id that no extent covers
+ * is nobody here: only a segment's "other" bits apply to it. Extents must not
+ * overlap on the remote side nor wrap; -EINVAL otherwise.
+ */
+#define XPMEM_IDMAP_UID 0
+#define XPMEM_IDMAP_GID 1
+#define XPMEM_FABRIC_IDMAP_MAX 8
+struct xpmem_fabric_idmap_extent {
+	__u32 remote_first;
+	__u32 local_first;
+	__u32 count;
+	__u32 pad;
+};
+
+struct xpmem_fabric_idmap {
+	__u32 node;
+	__u32 kind;
+	__u32 nr_extents;
+	__u32 pad;
+	struct xpmem_fabric_idmap_extent extents[XPMEM_FABRIC_IDMAP_MAX];
 };
 
 /*
@@ -137,5 +164,6 @@ struct xpmem_fabric_msg {
 #define XPMEM_FABRIC_NODE _IOW('X', 3, struct xpmem_fabric_node)
 #define XPMEM_FABRIC_SERVE _IOWR('X', 4, struct xpmem_fabric_msg)
 #define XPMEM_FABRIC_REPLY _IOW('X', 5, struct xpmem_fabric_msg)
+#define XPMEM_FABRIC_IDMAP _IOW('X', 6, struct xpmem_fabric_idmap)
 
 #endif /* XPMEM_FABRIC_H */

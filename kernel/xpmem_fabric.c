@@ -40,6 +40,7 @@ struct xpmem_fabric_peer {
 	u64 requests; /* sent to it */
 	u64 failures; /* of those, failed or given up */
 	u64 served; /* requests from it answered here */
+	struct xpmem_fabric_idmap idmap[2]; /* by XPMEM_IDMAP_UID / _GID */
 };
 
 /* A request to another node's kernel, owned by its caller (xpmem_fabric_call). */
@@ -561,6 +562,79 @@ static void xpmem_fabric_new_epoch(struct xpmem_fabric_peer *peer, u64 epoch)
 	peer->rtt_ns = 0;
 }
 
+/*
+ * Where windows may lie. A window handed out as a peer's memory must never be
+ * our own RAM: by default only a PCI device's memory BAR qualifies (the
+ * testbed's ivshmem); fabrics without one name their ranges at load time.
+ */
+static bool pci_windows = true;
+module_param(pci_windows, bool, 0444);
+MODULE_PARM_DESC(pci_windows, "Accept fabric windows inside PCI memory BARs");
+
+#define XPMEM_STATIC_WINDOWS_MAX 16
+static char *static_windows;
+module_param(static_windows, charp, 0444);
+MODULE_PARM_DESC(static_windows,
+		 "Physical ranges, not system RAM, that may hold fabric windows: START+SIZE[,START+SIZE...]");
+
+static struct {
+	u64 start;
+	u64 size;
+} xpmem_static_windows[XPMEM_STATIC_WINDOWS_MAX];
+static unsigned int xpmem_static_window_count;
+
+static int xpmem_fabric_parse_static_windows(void)
+{
+	char *spec = static_windows, *item, *plus, *copy;
+	u64 start, size;
+	int ret = 0;
+
+	if (!spec || !*spec)
+		return 0;
+	copy = kstrdup(spec, GFP_KERNEL);
+	if (!copy)
+		return -ENOMEM;
+	spec = copy;
+	while ((item = strsep(&spec, ",")) && !ret) {
+		plus = strchr(item, '+');
+		ret = -EINVAL;
+		if (!plus)
+			break;
+		*plus = '\0';
+		if (kstrtou64(item, 0, &start) || kstrtou64(plus + 1, 0, &size) ||
+		    !size || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(size) ||
+		    start + size < start ||
+		    xpmem_static_window_count == XPMEM_STATIC_WINDOWS_MAX)
+			break;
+		if (region_intersects(start, size, IORESOURCE_SYSTEM_RAM,
+				      IORES_DESC_NONE) != REGION_DISJOINT) {
+			pr_err("xpmem: static window %#llx+%#llx overlaps system RAM\n",
+			       start, size);
+			break;
+		}
+		xpmem_static_windows[xpmem_static_window_count].start = start;
+		xpmem_static_windows[xpmem_static_window_count++].size = size;
+		ret = 0;
+	}
+	if (ret)
+		pr_err("xpmem: static_windows: expected up to %d page-aligned START+SIZE ranges outside system RAM, got '%s'\n",
+		       XPMEM_STATIC_WINDOWS_MAX, static_windows);
+	kfree(copy);
+	return ret;
+}
+
+static bool xpmem_fabric_in_static_window(u64 phys, u64 size)
+{
+	unsigned int i;
+
+	for (i = 0; i < xpmem_static_window_count; i++)
+		if (phys >= xpmem_static_windows[i].start &&
+		    phys + size - xpmem_static_windows[i].start <=
+			    xpmem_static_windows[i].size)
+			return true;
+	return false;
+}
+
 /* Whether [phys, phys + size) lies inside one assigned memory BAR of a PCI device. */
 static bool xpmem_fabric_in_pci_bar(u64 phys, u64 size)
 {
@@ -602,10 +676,11 @@ static long xpmem_fabric_window(void __user *uarg)
 	    off > w.size - PAGE_SIZE)
 		return -EINVAL;
 	/*
-	 * Only a device's memory BAR can be a window: never our own RAM (its pages
-	 * would be handed out as a peer's), never beyond the device.
+	 * Never our own RAM (its pages would be handed out as a peer's), never
+	 * beyond the device.
 	 */
-	if (!xpmem_fabric_in_pci_bar(w.phys, w.size))
+	if (!xpmem_fabric_in_static_window(w.phys, w.size) &&
+	    !(pci_windows && xpmem_fabric_in_pci_bar(w.phys, w.size)))
 		return -EINVAL;
 	if (!xpmem_fabric_self() || w.node == xpmem_fabric_self())
 		return -EINVAL;
@@ -646,6 +721,85 @@ static long xpmem_fabric_window(void __user *uarg)
 	if (restarted)
 		xpmem_remote_peer_gone(w.node, w.epoch, true);
 	return ret;
+}
+
+static int xpmem_fabric_idmap_check(const struct xpmem_fabric_idmap *m)
+{
+	const struct xpmem_fabric_idmap_extent *e, *o;
+	unsigned int i, j;
+
+	if (!xpmem_fabric_node_valid(m->node) || m->pad ||
+	    (m->kind != XPMEM_IDMAP_UID && m->kind != XPMEM_IDMAP_GID) ||
+	    m->nr_extents > XPMEM_FABRIC_IDMAP_MAX)
+		return -EINVAL;
+	for (i = 0; i < XPMEM_FABRIC_IDMAP_MAX; i++) {
+		e = &m->extents[i];
+		if (i >= m->nr_extents) {
+			if (e->remote_first || e->local_first || e->count || e->pad)
+				return -EINVAL;
+			continue;
+		}
+		if (!e->count || e->pad || e->remote_first > U32_MAX - e->count ||
+		    e->local_first > U32_MAX - e->count)
+			return -EINVAL; /* U32_MAX is no id ((uid_t)-1) */
+		for (j = 0; j < i; j++) {
+			o = &m->extents[j];
+			if (e->remote_first < o->remote_first + o->count &&
+			    o->remote_first < e->remote_first + e->count)
+				return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static long xpmem_fabric_set_idmap(void __user *uarg)
+{
+	struct xpmem_fabric_idmap m;
+	struct xpmem_fabric_peer *peer, *spare;
+	int ret;
+
+	if (copy_from_user(&m, uarg, sizeof(m)))
+		return -EFAULT;
+	ret = xpmem_fabric_idmap_check(&m);
+	if (ret)
+		return ret;
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+	mutex_lock(&fab.lock);
+	if (!fab.self || m.node == fab.self) {
+		ret = -EINVAL;
+	} else {
+		peer = xpmem_fabric_peer(m.node, &spare);
+		if (IS_ERR(peer))
+			ret = PTR_ERR(peer);
+		else
+			peer->idmap[m.kind] = m;
+	}
+	mutex_unlock(&fab.lock);
+	kfree(spare);
+	return ret;
+}
+
+/* Node's user or group id as this node knows it: (u32)-1 (nobody) if unmapped. */
+u32 xpmem_fabric_map_id(u32 node, unsigned int kind, u32 id)
+{
+	const struct xpmem_fabric_idmap *m;
+	struct xpmem_fabric_peer *peer;
+	u32 mapped = id;
+	unsigned int i;
+
+	mutex_lock(&fab.lock);
+	peer = xa_load(&fab.peers, node);
+	if (peer && peer->idmap[kind].nr_extents) {
+		m = &peer->idmap[kind];
+		mapped = (u32)-1;
+		for (i = 0; i < m->nr_extents; i++)
+			if (id >= m->extents[i].remote_first &&
+			    id - m->extents[i].remote_first < m->extents[i].count)
+				mapped = m->extents[i].local_first + id -
+					 m->extents[i].remote_first;
+	}
+	mutex_unlock(&fab.lock);
+	return mapped;
 }
 
 static long xpmem_fabric_node(void __user *uarg)
@@ -832,6 +986,8 @@ static long xpmem_fabric_ioctl(struct file *file, unsigned int cmd,
 		return xpmem_fabric_serve(uarg);
 	case XPMEM_FABRIC_REPLY:
 		return xpmem_fabric_reply(uarg);
+	case XPMEM_FABRIC_IDMAP:
+		return xpmem_fabric_set_idmap(uarg);
 	}
 	return -ENOTTY;
 }
@@ -903,6 +1059,9 @@ int xpmem_fabric_init(void)
 {
 	int ret;
 
+	ret = xpmem_fabric_parse_static_windows();
+	if (ret)
+		return ret;
 	xpmem_fabric_wq = alloc_workqueue("xpmem_fabric", WQ_UNBOUND, 0);
 	if (!xpmem_fabric_wq)
 		return -ENOMEM;

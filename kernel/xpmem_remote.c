@@ -431,13 +431,18 @@ static void xpmem_grant_orphan(struct xpmem_grant *g)
 		xpmem_grant_free(g);
 }
 
-/* Remote credentials against the segment's mode bits; remote root gets no override. */
-static int xpmem_remote_permission(struct xpmem_segment *seg,
+/*
+ * Remote credentials, translated by the node's id map, against the segment's
+ * mode bits; remote root gets no override.
+ */
+static int xpmem_remote_permission(struct xpmem_segment *seg, u32 node,
 				   const struct xpmem_rmsg_get *req)
 {
 	int need = req->flags == XPMEM_IOCTL_RDWR ? 06 : 04, granted;
-	kuid_t uid = make_kuid(&init_user_ns, req->uid);
-	kgid_t gid = make_kgid(&init_user_ns, req->gid);
+	kuid_t uid = make_kuid(&init_user_ns,
+			       xpmem_fabric_map_id(node, XPMEM_IDMAP_UID, req->uid));
+	kgid_t gid = make_kgid(&init_user_ns,
+			       xpmem_fabric_map_id(node, XPMEM_IDMAP_GID, req->gid));
 
 	if (uid_valid(uid) && uid_eq(uid, seg->uid))
 		granted = seg->mode >> 6;
@@ -470,7 +475,7 @@ static int xpmem_serve_get(struct xpmem_fabric_msg *msg)
 	seg = xpmem_segment_lookup(req.segid);
 	if (!seg)
 		return -ENOENT;
-	ret = READ_ONCE(seg->removed) ? -ENOENT : xpmem_remote_permission(seg, &req);
+	ret = READ_ONCE(seg->removed) ? -ENOENT : xpmem_remote_permission(seg, msg->node, &req);
 	if (ret)
 		goto err_seg;
 	rp = kzalloc(sizeof(*rp), GFP_KERNEL);

@@ -13,8 +13,12 @@ Each guest loads xpmem.ko, starts xpmemd with the lab's fabric.conf, and checks:
                    ENOTCONN; it restarts and every peer sees the new epoch
   remote-*         node 2 attaches node 1's segment (and the other way round):
                    reads, writes, recalls (mmap over a page, copy on write) with
-                   no stale read after them, permissions, removal, exporter exit,
+                   no stale read after them, permissions (node 1's idmap makes
+                   node 2's uid 4242 its root, the rest nobody), removal, exporter exit,
                    every granted page unpinned afterwards
+  static-window-*  (--static-windows) a static window over RAM keeps the module
+                   from loading; then PCI BARs are not trusted and every window
+                   must come from static_windows
   fenced           the last node maps a page of node 1, which freezes it through
                    the fabric manager and replaces the page: the recall times
                    out and the exporter goes on with the page pinned; the peers
@@ -39,6 +43,7 @@ import time
 
 BARRIER_PORT = 7601
 DAEMON_PORT = 7400
+MAPPED_UID = 4242
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -163,8 +168,23 @@ class Lab:
         # TCG guests stall for a second now and then: generous timeouts, fast heartbeats.
         extra = ("heartbeat-ms 200\nsuspect-ms 3000\ndead-ms 20000\n"
                  f"fence-command {os.path.join(HERE, 'fence-lab-node.sh')}\n")
+        if self.fid == 1:
+            # Node 2's root and its uid 4242 are node 1's root; its other users nobody.
+            extra += f"idmap 2 uid 0 0 1\nidmap 2 uid {MAPPED_UID} 0 1\n"
         with open(self.conf, "w") as f:
             f.write(p.stdout + extra)
+
+    def window_bars(self):
+        """(start, size) of each peer's ivshmem BAR 2, from the lab's fabric.conf."""
+        bars = []
+        for line in open(os.environ["XPMEM_FABRIC_CONF"]):
+            f = line.split()
+            if f and f[0] == "peer":
+                res = open(f"/sys/bus/pci/devices/{f[2]}/resource").read().splitlines()[2]
+                start, end = (int(x, 16) for x in res.split()[:2])
+                bars.append((start, end - start + 1))
+        expect(len(bars) == len(self.peers), f"BARs {bars} for peers {self.peers}")
+        return bars
 
     def join(self):
         """Loads the module and starts xpmemd; returns once every peer is up."""
@@ -303,6 +323,11 @@ def remote_tests(lab, args):
             expect(user(f"get {word_page2}") == "value 0x7777", "ro read")
             expect(user("set 0 1") == "sigbus", "store through a read-only attachment")
             user.close()
+            owner = Side(args.build, user=MAPPED_UID)
+            got = owner(f"attach {segid} 4 rw")
+            expect(got == "ok", f"rw attach as uid {MAPPED_UID}, node 1's root by its idmap: {got}")
+            expect(owner("set 30 0x4242") == "ok", "store as the mapped owner")
+            owner.close()
         check("remote-permissions", denied)
     lab.barrier("b-checked")
     if a:
@@ -392,9 +417,23 @@ def main():
     ap.add_argument("--ko", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--daemon", default="xpmemd", help="xpmemd or xpmemd-asan")
+    ap.add_argument("--static-windows", action="store_true",
+                    help="load the module with pci_windows=0 and the ivshmem BARs as static_windows")
     args = ap.parse_args()
     lab = Lab(args)
-    subprocess.run(["insmod", args.ko], check=True)
+    params = []
+    if args.static_windows:
+        def ram_refused():
+            # The first MiB's page frame 0x1000 is RAM on every PC: never a window.
+            p = subprocess.run(["insmod", args.ko, "static_windows=0x1000+0x1000"],
+                               capture_output=True, text=True)
+            expect(p.returncode != 0 and "Invalid" in p.stderr,
+                   f"a static window over RAM loaded: {p.returncode} {p.stderr!r}")
+            expect(not os.path.exists("/sys/module/xpmem"), "module loaded anyway")
+        check("static-window-over-ram-refused", ram_refused)
+        params = ["pci_windows=0", "static_windows=" + ",".join(
+            f"{start:#x}+{size:#x}" for start, size in lab.window_bars())]
+    subprocess.run(["insmod", args.ko, *params], check=True)
     lab.write_conf()
 
     def outside():

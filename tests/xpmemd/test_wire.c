@@ -147,7 +147,10 @@ static void test_config_good(void **state)
 				    "peer 3 169.254.0.3 7401 window-phys 0x800000000 0x20000000 below-4g 0\n"
 				    "\tpeer 4 169.254.0.4 7400 window-phys 0x1000000000 4096\n"
 				    "heartbeat-ms 100\n"
-				    "fence-command %F\n",
+				    "fence-command %F\n"
+				    "idmap 2 uid 1000 2000 10\n"
+				    "idmap 3 gid 0 0 1\n"
+				    "idmap 2 uid 0 0x10 1\n",
 				    &cfg, err, sizeof(err)),
 			 0);
 	assert_int_equal(cfg.node, 1);
@@ -174,6 +177,25 @@ static void test_config_good(void **state)
 	assert_int_equal(cfg.suspect_ms, 500); /* 5 x heartbeat */
 	assert_int_equal(cfg.dead_ms, 1500); /* 15 x heartbeat */
 	assert_string_equal(cfg.fence_command, fence_path);
+	{
+		struct xpmem_fabric_idmap m;
+
+		xpmemd_config_idmap(&cfg, 2, XPMEM_IDMAP_UID, &m);
+		assert_int_equal(m.node, 2);
+		assert_int_equal(m.kind, XPMEM_IDMAP_UID);
+		assert_int_equal(m.nr_extents, 2);
+		assert_int_equal(m.extents[0].remote_first, 1000);
+		assert_int_equal(m.extents[0].local_first, 2000);
+		assert_int_equal(m.extents[0].count, 10);
+		assert_int_equal(m.extents[1].remote_first, 0);
+		assert_int_equal(m.extents[1].local_first, 16);
+		assert_int_equal(m.extents[2].count, 0);
+		xpmemd_config_idmap(&cfg, 2, XPMEM_IDMAP_GID, &m);
+		assert_int_equal(m.nr_extents, 0);
+		xpmemd_config_idmap(&cfg, 3, XPMEM_IDMAP_GID, &m);
+		assert_int_equal(m.nr_extents, 1);
+		assert_int_equal(m.extents[0].count, 1);
+	}
 	xpmemd_config_free(&cfg);
 
 	/* Defaults, explicit timeouts, no peers. */
@@ -257,6 +279,21 @@ static void test_config_errors(void **state)
 		{ HEAD "fence-command fence.sh\n", "cfg:4: fence-command 'fence.sh': must be an absolute" },
 		{ HEAD "fence-command %N\n", "cfg:4: fence-command " },
 		{ HEAD "fence-command %F\nfence-command %F\n", "cfg:5: fence-command already given" },
+#define PEER2 "peer 2 169.254.0.2 7400 window-phys 0x1000 0x1000\n"
+		{ HEAD PEER2 "idmap 2 uid 0 0\n", "cfg:5: usage: idmap NODE uid|gid" },
+		{ HEAD PEER2 "idmap 2 pid 0 0 1\n", "cfg:5: idmap: expected uid or gid, not 'pid'" },
+		{ HEAD PEER2 "idmap 2 uid -1 0 1\n", "cfg:5: idmap REMOTE '-1': must be an id" },
+		{ HEAD PEER2 "idmap 2 uid 0 4294967295 1\n", "cfg:5: idmap LOCAL '4294967295'" },
+		{ HEAD PEER2 "idmap 2 gid 0 0 0\n", "cfg:5: idmap: COUNT 0 is 0 or runs past" },
+		{ HEAD PEER2 "idmap 2 gid 4294967290 0 5\n", "cfg:5: idmap: COUNT 5 is 0 or runs" },
+		{ HEAD PEER2 "idmap 2 uid 100 0 10\nidmap 2 uid 105 50 1\n",
+		  "cfg:6: idmap: node 2's uid 105..105 already mapped on line 5" },
+		{ HEAD PEER2 "idmap 3 uid 0 0 1\n", "cfg:5: idmap: node 3 is not a peer" },
+		{ HEAD PEER2 "idmap 2 uid 0 0 1\nidmap 2 uid 1 0 1\nidmap 2 uid 2 0 1\n"
+			     "idmap 2 uid 3 0 1\nidmap 2 uid 4 0 1\nidmap 2 uid 5 0 1\n"
+			     "idmap 2 uid 6 0 1\nidmap 2 uid 7 0 1\nidmap 2 uid 8 0 1\n",
+		  "cfg:13: idmap: node 2 has 8 uid ranges already" },
+#undef PEER2
 		{ "listen 169.254.0.1 7400\nkey-file %K\n", "cfg: missing 'node N'" },
 		{ "node 1\nkey-file %K\n", "cfg: missing 'listen IPV4 PORT'" },
 		{ "node 1\nlisten 169.254.0.1 7400\n", "cfg: missing 'key-file PATH'" },

@@ -270,6 +270,80 @@ static int do_peer(struct parse *p, struct xpmemd_config *cfg, char **tok, int n
 	return 0;
 }
 
+static int parse_id(struct parse *p, const char *what, const char *s, uint32_t *out)
+{
+	uint64_t v;
+
+	/* (uint32_t)-1 is no id. */
+	if (parse_u64(s, &v) || v >= UINT32_MAX)
+		return fail(p, "idmap %s '%s': must be an id 0..%u", what, s, UINT32_MAX - 1);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int do_idmap(struct parse *p, struct xpmemd_config *cfg, char **tok, int ntok)
+{
+	struct xpmemd_idmap_conf m = { .line = p->line }, *nm;
+	size_t same = 0;
+
+	if (ntok != 6)
+		return fail(p, "usage: idmap NODE uid|gid REMOTE LOCAL COUNT");
+	if (parse_node(p, tok[1], "idmap", &m.node))
+		return -1;
+	if (!strcmp(tok[2], "uid"))
+		m.kind = XPMEM_IDMAP_UID;
+	else if (!strcmp(tok[2], "gid"))
+		m.kind = XPMEM_IDMAP_GID;
+	else
+		return fail(p, "idmap: expected uid or gid, not '%s'", tok[2]);
+	if (parse_id(p, "REMOTE", tok[3], &m.remote_first) ||
+	    parse_id(p, "LOCAL", tok[4], &m.local_first) ||
+	    parse_id(p, "COUNT", tok[5], &m.count))
+		return -1;
+	if (!m.count || m.count > UINT32_MAX - 1 - m.remote_first ||
+	    m.count > UINT32_MAX - 1 - m.local_first)
+		return fail(p, "idmap: COUNT %s is 0 or runs past the last id", tok[5]);
+	for (size_t i = 0; i < cfg->nidmaps; i++) {
+		const struct xpmemd_idmap_conf *o = &cfg->idmaps[i];
+
+		if (o->node != m.node || o->kind != m.kind)
+			continue;
+		if (m.remote_first < o->remote_first + o->count &&
+		    o->remote_first < m.remote_first + m.count)
+			return fail(p, "idmap: node %u's %s %u..%u already mapped on line %d", m.node,
+				    tok[2], m.remote_first, m.remote_first + m.count - 1, o->line);
+		same++;
+	}
+	if (same == XPMEM_FABRIC_IDMAP_MAX)
+		return fail(p, "idmap: node %u has %d %s ranges already", m.node,
+			    XPMEM_FABRIC_IDMAP_MAX, tok[2]);
+	nm = realloc(cfg->idmaps, (cfg->nidmaps + 1) * sizeof(*nm));
+	if (!nm)
+		return fail(p, "out of memory");
+	cfg->idmaps = nm;
+	cfg->idmaps[cfg->nidmaps++] = m;
+	return 0;
+}
+
+void xpmemd_config_idmap(const struct xpmemd_config *cfg, uint32_t node, uint32_t kind,
+			 struct xpmem_fabric_idmap *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->node = node;
+	out->kind = kind;
+	for (size_t i = 0; i < cfg->nidmaps; i++) {
+		const struct xpmemd_idmap_conf *m = &cfg->idmaps[i];
+		struct xpmem_fabric_idmap_extent *e;
+
+		if (m->node != node || m->kind != kind)
+			continue;
+		e = &out->extents[out->nr_extents++];
+		e->remote_first = m->remote_first;
+		e->local_first = m->local_first;
+		e->count = m->count;
+	}
+}
+
 static int once(struct parse *p, int *where, const char *kw)
 {
 	if (*where)
@@ -350,6 +424,8 @@ static int do_line(struct parse *p, struct xpmemd_config *cfg, char *line)
 	}
 	if (!strcmp(tok[0], "peer"))
 		return do_peer(p, cfg, tok, ntok);
+	if (!strcmp(tok[0], "idmap"))
+		return do_idmap(p, cfg, tok, ntok);
 	if (!strcmp(tok[0], "heartbeat-ms")) {
 		if (once(p, &p->hb_line, tok[0]) || want_args(p, ntok, 1, "heartbeat-ms MS"))
 			return -1;
@@ -400,6 +476,16 @@ static int finish(struct parse *p, struct xpmemd_config *cfg)
 			p->line = cfg->peers[i].line;
 			return fail(p, "peer %u has this node's listen address (line %d)",
 				    cfg->peers[i].node, p->listen_line);
+		}
+	}
+	for (size_t i = 0; i < cfg->nidmaps; i++) {
+		size_t j = 0;
+
+		while (j < cfg->npeers && cfg->peers[j].node != cfg->idmaps[i].node)
+			j++;
+		if (j == cfg->npeers) {
+			p->line = cfg->idmaps[i].line;
+			return fail(p, "idmap: node %u is not a peer", cfg->idmaps[i].node);
 		}
 	}
 	if (!cfg->heartbeat_ms)
@@ -482,5 +568,6 @@ void xpmemd_config_free(struct xpmemd_config *cfg)
 	free(cfg->key_file);
 	free(cfg->peers);
 	free(cfg->fence_command);
+	free(cfg->idmaps);
 	memset(cfg, 0, sizeof(*cfg));
 }

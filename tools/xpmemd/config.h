@@ -12,6 +12,10 @@
  *   suspect-ms MS             default 5 x heartbeat-ms
  *   dead-ms MS                default 15 x heartbeat-ms
  *   fence-command PATH        optional, absolute; run as `PATH NODE`
+ *   idmap N uid|gid REMOTE LOCAL COUNT
+ *                             peer N's ids REMOTE.. are this node's LOCAL..;
+ *                             once a peer has a map of a kind, ids it does not
+ *                             cover are nobody (up to XPMEM_FABRIC_IDMAP_MAX)
  *
  * Numbers are decimal or 0x-hexadecimal. The key file is read and each
  * window-pci device's BAR 2 looked up (in <pci_root>/<BDF>/resource, third
@@ -39,6 +43,15 @@ struct xpmemd_peer_conf {
 	int line;
 };
 
+struct xpmemd_idmap_conf {
+	uint32_t node;
+	uint32_t kind; /* XPMEM_IDMAP_UID or XPMEM_IDMAP_GID */
+	uint32_t remote_first;
+	uint32_t local_first;
+	uint32_t count;
+	int line;
+};
+
 struct xpmemd_config {
 	uint32_t node;
 	struct sockaddr_in listen;
@@ -51,7 +64,14 @@ struct xpmemd_config {
 	uint32_t suspect_ms;
 	uint32_t dead_ms;
 	char *fence_command; /* NULL: none */
+	struct xpmemd_idmap_conf *idmaps;
+	size_t nidmaps;
 };
+
+/* Peer node's map of kind as XPMEM_FABRIC_IDMAP takes it (nr_extents 0: none given). */
+struct xpmem_fabric_idmap;
+void xpmemd_config_idmap(const struct xpmemd_config *cfg, uint32_t node, uint32_t kind,
+			 struct xpmem_fabric_idmap *out);
 
 /*
  * Parses the file at path (or the stream f, named name in messages). pci_root:

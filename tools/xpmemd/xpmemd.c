@@ -587,6 +587,19 @@ static int open_device(struct daemon *d)
 				   "");
 		return -1;
 	}
+	/* Id maps are set before any request of a peer can be served. */
+	for (size_t i = 0; i < d->cfg.npeers; i++) {
+		for (uint32_t kind = XPMEM_IDMAP_UID; kind <= XPMEM_IDMAP_GID; kind++) {
+			struct xpmem_fabric_idmap m;
+
+			xpmemd_config_idmap(&d->cfg, d->cfg.peers[i].node, kind, &m);
+			if (m.nr_extents && ioctl(d->dev_fd, XPMEM_FABRIC_IDMAP, &m)) {
+				xlog("XPMEM_FABRIC_IDMAP node %u %s: %s", m.node,
+				     kind == XPMEM_IDMAP_UID ? "uid" : "gid", strerror(errno));
+				return -1;
+			}
+		}
+	}
 	d->epoch = j.epoch;
 	d->beacon_phys = j.beacon_phys;
 	d->beacon_nonce = j.beacon_nonce;
