@@ -139,6 +139,9 @@ struct xpmem_segment_info {
 	__u64 huge_faults; /* faults served with a 2 MiB mapping */
 	__u64 mapped_4k; /* attacher 4 KiB entries mapping it now, all attachments */
 	__u64 mapped_2m; /* attacher 2 MiB entries mapping it now */
+	__u32 remote_permits; /* permits other fabric nodes hold on it */
+	__u32 remote_nodes; /* how many nodes hold them */
+	__u64 remote_pages; /* its pages pinned for other nodes (granted, or awaiting a recall) */
 };
 
 struct xpmem_access_info {
@@ -164,6 +167,8 @@ struct xpmem_attachment_info {
 	__u64 huge_faults; /* faults served with a 2 MiB mapping */
 	__u64 mapped_4k; /* 4 KiB entries mapping it now */
 	__u64 mapped_2m; /* 2 MiB entries mapping it now */
+	__u32 remote_node; /* fabric node exporting the segment; 0: this node */
+	__u32 pad2;
 };
 
 /* XPMEM_QUERY_STATS: one record of global counters (the /proc/xpmem/stats values). */

@@ -13,6 +13,7 @@
 #include <linux/uaccess.h>
 #include <linux/uidgid.h>
 
+#include "xpmem_fabric.h"
 #include "xpmem_private.h"
 
 /* Upper bound of one reply; callers page with filters beyond that. */
@@ -62,10 +63,13 @@ static void xpmem_query_segments(struct xpmem_query_ctx *c)
 	struct xpmem_segment *seg;
 
 	list_for_each_entry(seg, &xpmem_all_segments, all_node) {
-		/* The exporter's pid means nothing once its address space is gone. */
-		pid_t owner = atomic_read(&seg->mm->mm_users) ?
-				      pid_vnr(seg->owner_pid) : 0;
+		pid_t owner;
 
+		/* Segments made here: not stand-ins for other nodes'. */
+		if (seg->remote)
+			continue;
+		/* The exporter's pid means nothing once its address space is gone. */
+		owner = atomic_read(&seg->mm->mm_users) ? pid_vnr(seg->owner_pid) : 0;
 		if (seg->ipc_ns != c->ns ||
 		    !xpmem_query_visible(c, seg->uid, owner, seg->segid))
 			continue;
@@ -88,6 +92,9 @@ static void xpmem_query_segments(struct xpmem_query_ctx *c)
 		strscpy(info->owner_comm, seg->owner_comm,
 			sizeof(info->owner_comm));
 		xpmem_count_mapped(seg, &info->mapped_4k, &info->mapped_2m);
+		xpmem_remote_export_counts(seg, &info->remote_permits,
+					   &info->remote_nodes,
+					   &info->remote_pages);
 	}
 }
 
@@ -168,6 +175,8 @@ static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 			info->recalls = atomic64_read(&att->recalls);
 			info->mapped_4k = att->query_4k;
 			info->mapped_2m = att->query_2m;
+			info->remote_node = seg->remote ?
+				XPMEM_SEGID_NODE(seg->segid) : 0;
 		}
 		mutex_unlock(&seg->lock);
 	}

@@ -392,6 +392,7 @@ struct xpmem_grant {
 	u32 node;
 	struct list_head list; /* on a recall's list or in the permit's orphans */
 	unsigned int npages;
+	unsigned int pinned; /* of pages[], those not NULL */
 	struct page *pages[]; /* NULL where nothing was handed out */
 };
 
@@ -556,6 +557,38 @@ static bool xpmem_granted(struct xpmem_segment *seg, u64 rapid,
 	return false;
 }
 
+/* For queries: permits other nodes hold on seg, on how many nodes, pages pinned for them. */
+void xpmem_remote_export_counts(struct xpmem_segment *seg, u32 *permits,
+				u32 *nodes, u64 *pages)
+{
+	struct interval_tree_node *it;
+	struct xpmem_rpermit *rp;
+	struct xpmem_grant *g;
+	DECLARE_BITMAP(seen, XPMEM_FABRIC_MAX_NODE + 1);
+	unsigned long id;
+	u32 held = 0;
+
+	*pages = 0;
+	bitmap_zero(seen, XPMEM_FABRIC_MAX_NODE + 1);
+	mutex_lock(&seg->lock);
+	for (it = interval_tree_iter_first(&seg->grants, 0, ULONG_MAX); it;
+	     it = interval_tree_iter_next(it, 0, ULONG_MAX))
+		*pages += container_of(it, struct xpmem_grant, range)->pinned;
+	mutex_lock(&xpmem_rpermits_lock);
+	xa_for_each(&xpmem_rpermits, id, rp) {
+		if (rp->seg != seg)
+			continue;
+		held++;
+		__set_bit(rp->node, seen);
+		list_for_each_entry(g, &rp->orphans, list)
+			*pages += g->pinned;
+	}
+	mutex_unlock(&xpmem_rpermits_lock);
+	mutex_unlock(&seg->lock);
+	*permits = held;
+	*nodes = bitmap_weight(seen, XPMEM_FABRIC_MAX_NODE + 1);
+}
+
 /* Ends a permit: its pages are no longer mapped by its holder (or it is fenced). */
 static void xpmem_rpermit_end(struct xpmem_rpermit *rp)
 {
@@ -714,6 +747,7 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 			xpmem_stat_inc(pinned_total);
 		}
 		if (pinned) {
+			g->pinned = pinned;
 			interval_tree_insert(&g->range, &seg->grants);
 			g = NULL;
 		}

@@ -253,7 +253,7 @@ static struct xpmem_segment *xpmem_segment_alloc(unsigned long start, u64 size)
 
 /*
  * The local stand-in for [start, start + size) of another node's segment
- * (xpmem_remote.c), owned by the caller's one reference; not in the tables.
+ * (xpmem_remote.c), owned by the caller's one reference; not in the id tables.
  */
 struct xpmem_segment *xpmem_segment_shadow(s64 remote_segid,
 					   unsigned long start, u64 size,
@@ -266,6 +266,10 @@ struct xpmem_segment *xpmem_segment_shadow(s64 remote_segid,
 	seg->segid = remote_segid;
 	/* Set last: a failure above must not release the remote permit. */
 	seg->remote = remote;
+	/* Listed for attachment queries (segment queries skip stand-ins). */
+	mutex_lock(&xpmem_all_lock);
+	list_add_tail(&seg->all_node, &xpmem_all_segments);
+	mutex_unlock(&xpmem_all_lock);
 	return seg;
 }
 

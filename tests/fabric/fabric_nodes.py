@@ -274,9 +274,26 @@ def remote_tests(lab, args):
         most = 1024 * (lab.count - 1)
         check("remote-pinned-once",
               lambda: expect(0 < pinned <= most, f"{pinned} pages pinned for a 4 MiB segment"))
+
+        def exporter_columns():
+            segs = json.loads(lab.ctl("segments", "--json", "--segid", segid).stdout)["segments"]
+            expect(len(segs) == 1, f"segments --segid {segid}: {segs}")
+            s = segs[0]
+            want = (lab.count - 1, lab.count - 1, pinned)
+            got = (s["remote_permits"], s["remote_nodes"], s["remote_pinned_pages"])
+            expect(got == want, f"remote permits, nodes, pinned pages {got}, want {want}")
+        check("xpmemctl-remote-segment", exporter_columns)
         expect(exp("set 20 0xabcd") == "ok", "exporter store")
     lab.barrier("a-wrote")
     if importer:
+        def importer_columns():
+            atts = json.loads(lab.ctl("attachments", "--json", "--segid", segid).stdout)
+            nodes = [a["remote_node"] for a in atts["attachments"]]
+            expect(nodes == [1], f"attachments of node 1's segment here, by node: {nodes}")
+            segs = json.loads(lab.ctl("segments", "--json").stdout)["segments"]
+            expect(not any(int(x["segid"], 16) == int(segid, 16) for x in segs),
+                   "another node's segment listed as made here")
+        check("xpmemctl-remote-attachment", importer_columns)
         def coherent():
             expect(imp("get 20") == "value 0xabcd", "the exporter's store, same page")
             got = imp(f"get {word_page2}")

@@ -37,7 +37,8 @@ SEGMENT_FIELDS = {
     "segid": str, "owner_pid": int, "owner_comm": str, "owner_uid": int,
     "owner_gid": int, "start": int, "size": int, "mode": str, "removed": bool,
     "permits": int, "attachments": int, "faults": int, "huge_faults": int,
-    "recalls": int, "mapped_4k": int, "mapped_2m": int,
+    "recalls": int, "mapped_4k": int, "mapped_2m": int, "remote_permits": int,
+    "remote_nodes": int, "remote_pinned_pages": int,
 }
 PERMIT_FIELDS = {
     "apid": str, "segid": str, "pid": int, "comm": (str, type(None)), "uid": int,
@@ -47,6 +48,7 @@ ATTACHMENT_FIELDS = {
     "pid": int, "comm": (str, type(None)), "uid": int, "segid": str, "vaddr": int,
     "size": int, "offset": int, "access": str, "vmas": int, "faults": int,
     "huge_faults": int, "recalls": int, "mapped_4k": int, "mapped_2m": int,
+    "remote_node": int,
 }
 STATS_FIELDS = [
     "segments_live", "accesses_live", "attachments_live", "makes", "removes",
@@ -54,10 +56,11 @@ STATS_FIELDS = [
     "huge_faults", "recalls", "pinned_pages",
 ]
 SEGMENT_COLUMNS = ["SEGID", "PID", "COMMAND", "UID", "START", "SIZE", "MODE",
-                   "REMOVED", "PERMITS", "ATTACH", "FAULTS", "RECALLS", "MAPPED", "HUGE"]
+                   "REMOVED", "PERMITS", "ATTACH", "FAULTS", "RECALLS", "MAPPED", "HUGE",
+                   "RPERMITS", "RPINNED"]
 PERMIT_COLUMNS = ["APID", "SEGID", "PID", "COMMAND", "UID", "ACCESS"]
 ATTACHMENT_COLUMNS = ["PID", "COMMAND", "UID", "SEGID", "VADDR", "SIZE", "OFFSET",
-                      "ACCESS", "VMAS", "FAULTS", "RECALLS", "4K", "2M"]
+                      "ACCESS", "VMAS", "FAULTS", "RECALLS", "4K", "2M", "NODE"]
 
 passed = 0
 failed = []
@@ -258,13 +261,15 @@ def run_tests(fx):
                 "owner_uid": 0, "owner_gid": 0, "start": fx.num("seg_start"),
                 "size": fx.num("seg_size"), "mode": "0640", "removed": False, "permits": 1,
                 "attachments": 1, "faults": touched, "huge_faults": 0, "recalls": 1,
-                "mapped_4k": touched - 1, "mapped_2m": 0}
+                "mapped_4k": touched - 1, "mapped_2m": 0, "remote_permits": 0,
+                "remote_nodes": 0, "remote_pinned_pages": 0}
         eq(s, want, "segment 1")
         want2 = {"segid": fx.segid2, "owner_pid": fx.exporter, "owner_comm": "xf-exporter",
                  "owner_uid": 0, "owner_gid": 0, "start": fx.num("seg2_start"),
                  "size": 2 * page, "mode": "0600", "removed": False, "permits": 0,
                  "attachments": 0, "faults": 0, "huge_faults": 0, "recalls": 0,
-                 "mapped_4k": 0, "mapped_2m": 0}
+                 "mapped_4k": 0, "mapped_2m": 0, "remote_permits": 0, "remote_nodes": 0,
+                 "remote_pinned_pages": 0}
         eq(segs[fx.segid2], want2, "segment 2")
 
     @test("permits-json")
@@ -290,7 +295,8 @@ def run_tests(fx):
                      "vaddr": fx.num("att_vaddr"), "size": fx.num("att_size"),
                      "offset": fx.num("att_offset"), "access": "rdonly", "vmas": 1,
                      "faults": touched, "huge_faults": 0, "recalls": 1,
-                     "mapped_4k": touched - 1, "mapped_2m": 0}, "attachment")
+                     "mapped_4k": touched - 1, "mapped_2m": 0, "remote_node": 0},
+           "attachment")
 
     @test("stats-json")
     def _():
@@ -370,7 +376,7 @@ def run_tests(fx):
         eq(len(row), 1, "rows of segment 1")
         eq(row[0], [fx.segid, str(fx.exporter), "xf-exporter", "0", fx.state["seg_start"],
                     f"{fx.num('seg_size') // 1024}K", "0640", "no", "1", "1", str(touched), "1",
-                    f"{(touched - 1) * page // 1024}K", "0%"],
+                    f"{(touched - 1) * page // 1024}K", "0%", "0", "0B"],
            "row")
         # libsmartcols aligns: the last column is right-aligned, so lines are equally long.
         eq(len(set(len(ln) for ln in lines)), 1, "all lines equally wide")
@@ -391,7 +397,7 @@ def run_tests(fx):
         eq([r for r in rows if r[3] == fx.segid],
            [[str(fx.attacher), "xf-attacher", "0", fx.segid, fx.state["att_vaddr"],
              f"{fx.num('att_size') // 1024}K", f"{fx.num('att_offset') // 1024}K", "rdonly",
-             "1", str(touched), "1", str(touched - 1), "0"]], "row")
+             "1", str(touched), "1", str(touched - 1), "0", "-"]], "row")
 
     @test("stats-human")
     def _():
@@ -414,6 +420,8 @@ def run_tests(fx):
         eq(fields.get("faults"), f"{touched} (0 mapped 2 MiB)", "faults")
         expect(re.search(rf"^mapped now:\s+{touched - 1} x 4 KiB, 0 x 2 MiB\s*$", out, re.M),
                "mapped now")
+        expect(re.search(r"^other nodes:\s+0 permits on 0 nodes, 0 pages pinned\s*$", out, re.M),
+               "other nodes")
         expect("Permits (1 visible):" in out and "Attachments (1 visible):" in out, "sections")
         expect(re.search(rf"^{fx.apid} +{fx.segid} +{fx.attacher} ", out, re.M), "permit row")
 

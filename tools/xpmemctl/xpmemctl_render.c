@@ -205,7 +205,7 @@ static const struct column segment_cols[] = {
 	{ "SEGID", 0 },	       { "PID", RIGHT },     { "COMMAND", 0 },     { "UID", RIGHT },
 	{ "START", RIGHT },    { "SIZE", RIGHT },    { "MODE", 0 },	   { "REMOVED", 0 },
 	{ "PERMITS", RIGHT },  { "ATTACH", RIGHT },  { "FAULTS", RIGHT },  { "RECALLS", RIGHT },
-	{ "MAPPED", RIGHT },   { "HUGE", RIGHT },
+	{ "MAPPED", RIGHT },   { "HUGE", RIGHT },	     { "RPERMITS", RIGHT }, { "RPINNED", RIGHT },
 };
 
 /* Bytes that attacher entries map now, and the part of it mapped with 2 MiB entries. */
@@ -245,6 +245,9 @@ json_object *xpmemctl_segment_json(const struct xpmem_segment_info *s)
 	xpmemctl_jadd_u64(o, "recalls", s->recalls);
 	xpmemctl_jadd_u64(o, "mapped_4k", s->mapped_4k);
 	xpmemctl_jadd_u64(o, "mapped_2m", s->mapped_2m);
+	xpmemctl_jadd_int(o, "remote_permits", s->remote_permits);
+	xpmemctl_jadd_int(o, "remote_nodes", s->remote_nodes);
+	xpmemctl_jadd_u64(o, "remote_pinned_pages", s->remote_pages);
 	return o;
 }
 
@@ -279,6 +282,8 @@ static void segment_row(struct libscols_table *tb, const struct xpmem_segment_in
 	cell(ln, 11, xpmemctl_asprintf("%" PRIu64, (uint64_t)s->recalls));
 	cell(ln, 12, size_string(mapped_bytes(s->mapped_4k, s->mapped_2m), v->bytes));
 	cell(ln, 13, huge_share(s->mapped_4k, s->mapped_2m));
+	cell(ln, 14, xpmemctl_asprintf("%u", s->remote_permits));
+	cell(ln, 15, size_string(s->remote_pages * 4096, v->bytes));
 }
 
 struct libscols_table *xpmemctl_segments_table(const struct xpmemctl_records *r,
@@ -324,6 +329,9 @@ struct libscols_table *xpmemctl_segment_detail(const struct xpmem_segment_info *
 	KV("recalls:", xpmemctl_asprintf("%" PRIu64, (uint64_t)s->recalls));
 	KV("mapped now:", xpmemctl_asprintf("%" PRIu64 " x 4 KiB, %" PRIu64 " x 2 MiB",
 					    (uint64_t)s->mapped_4k, (uint64_t)s->mapped_2m));
+	KV("other nodes:", xpmemctl_asprintf("%u permits on %u nodes, %" PRIu64 " pages pinned",
+					     s->remote_permits, s->remote_nodes,
+					     (uint64_t)s->remote_pages));
 #undef KV
 	return tb;
 }
@@ -385,7 +393,7 @@ static const struct column attachment_cols[] = {
 	{ "PID", RIGHT },     { "COMMAND", 0 },	   { "UID", RIGHT },   { "SEGID", 0 },
 	{ "VADDR", RIGHT },   { "SIZE", RIGHT },   { "OFFSET", RIGHT }, { "ACCESS", 0 },
 	{ "VMAS", RIGHT },    { "FAULTS", RIGHT }, { "RECALLS", RIGHT }, { "4K", RIGHT },
-	{ "2M", RIGHT },
+	{ "2M", RIGHT },      { "NODE", RIGHT },
 };
 
 static json_object *attachment_json(const struct xpmem_attachment_info *a,
@@ -407,6 +415,7 @@ static json_object *attachment_json(const struct xpmem_attachment_info *a,
 	xpmemctl_jadd_u64(o, "recalls", a->recalls);
 	xpmemctl_jadd_u64(o, "mapped_4k", a->mapped_4k);
 	xpmemctl_jadd_u64(o, "mapped_2m", a->mapped_2m);
+	xpmemctl_jadd_int(o, "remote_node", a->remote_node);
 	return o;
 }
 
@@ -444,6 +453,8 @@ struct libscols_table *xpmemctl_attachments_table(const struct xpmemctl_records 
 		cell(ln, 10, xpmemctl_asprintf("%" PRIu64, (uint64_t)a->recalls));
 		cell(ln, 11, xpmemctl_asprintf("%" PRIu64, (uint64_t)a->mapped_4k));
 		cell(ln, 12, xpmemctl_asprintf("%" PRIu64, (uint64_t)a->mapped_2m));
+		cell(ln, 13, a->remote_node ? xpmemctl_asprintf("%u", a->remote_node)
+					    : xpmemctl_asprintf("-"));
 	}
 	return tb;
 }
