@@ -566,14 +566,14 @@ void xpmem_remote_export_counts(struct xpmem_segment *seg, u32 *permits,
 	struct xpmem_grant *g;
 	DECLARE_BITMAP(seen, XPMEM_FABRIC_MAX_NODE + 1);
 	unsigned long id;
+	u64 pinned = 0;
 	u32 held = 0;
 
-	*pages = 0;
 	bitmap_zero(seen, XPMEM_FABRIC_MAX_NODE + 1);
 	mutex_lock(&seg->lock);
 	for (it = interval_tree_iter_first(&seg->grants, 0, ULONG_MAX); it;
 	     it = interval_tree_iter_next(it, 0, ULONG_MAX))
-		*pages += container_of(it, struct xpmem_grant, range)->pinned;
+		pinned += container_of(it, struct xpmem_grant, range)->pinned;
 	mutex_lock(&xpmem_rpermits_lock);
 	xa_for_each(&xpmem_rpermits, id, rp) {
 		if (rp->seg != seg)
@@ -581,11 +581,12 @@ void xpmem_remote_export_counts(struct xpmem_segment *seg, u32 *permits,
 		held++;
 		__set_bit(rp->node, seen);
 		list_for_each_entry(g, &rp->orphans, list)
-			*pages += g->pinned;
+			pinned += g->pinned;
 	}
 	mutex_unlock(&xpmem_rpermits_lock);
 	mutex_unlock(&seg->lock);
 	*permits = held;
+	*pages = pinned;
 	*nodes = bitmap_weight(seen, XPMEM_FABRIC_MAX_NODE + 1);
 }
 
