@@ -235,6 +235,7 @@ vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
 unsigned int xpmem_fault_window(struct vm_fault *vmf, unsigned long *start,
 				unsigned long *end);
 void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m);
+bool xpmem_huge_candidate(struct vm_fault *vmf, unsigned long window);
 
 /* xpmem_remote.c: segments of other nodes, and this node's pages they map */
 int xpmem_remote_get(struct xpmem_proc *proc, s64 segid, int flags, s64 *apid);

@@ -527,7 +527,7 @@ out:
 }
 
 /* The whole PMD around the fault lies in the VMA, congruent with the source. */
-static bool xpmem_huge_candidate(struct vm_fault *vmf, unsigned long window)
+bool xpmem_huge_candidate(struct vm_fault *vmf, unsigned long window)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	unsigned long haddr = vmf->address & PMD_MASK;

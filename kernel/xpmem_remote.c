@@ -21,7 +21,10 @@
 #include <linux/cred.h>
 #include <linux/delay.h>
 #include <linux/ipc_namespace.h>
+#include <linux/hmm.h>
+#include <linux/huge_mm.h>
 #include <linux/module.h>
+#include <linux/pfn_t.h>
 #include <linux/slab.h>
 #include <linux/uidgid.h>
 #include <linux/xarray.h>
@@ -63,17 +66,25 @@ struct xpmem_rmsg_release {
 	u64 rapid;
 };
 
+/*
+ * XPMEM_RFAULT_HUGE: the whole 2 MiB at addr (npages PTRS_PER_PMD) if the
+ * exporter maps it with one huge page; answered with that page alone
+ * (XPMEM_RPAGE_HUGE), or with no pages when it does not.
+ */
+#define XPMEM_RFAULT_HUGE 0x1
+
 struct xpmem_rmsg_fault {
 	u64 rapid;
 	u64 addr; /* exporter address of the first page */
 	u32 npages; /* 1..XPMEM_REMOTE_BATCH */
 	u32 target; /* index of the page that must be there */
 	u32 write;
-	u32 pad;
+	u32 flags; /* XPMEM_RFAULT_* */
 };
 
 #define XPMEM_RPAGE_VALID 0x1ULL
 #define XPMEM_RPAGE_WRITE 0x2ULL
+#define XPMEM_RPAGE_HUGE 0x4ULL /* the first of PTRS_PER_PMD contiguous pages */
 
 struct xpmem_rmsg_pages {
 	u32 npages;
@@ -200,6 +211,112 @@ static u32 xpmem_remote_window(struct vm_fault *vmf, unsigned long *start,
 	return (*end - *start) >> PAGE_SHIFT;
 }
 
+/*
+ * Asks the exporter for req's pages. 0 with pages filled in (and *seq the
+ * stand-in's sequence before the question), or the fault's error.
+ */
+static vm_fault_t xpmem_remote_ask(struct xpmem_segment *seg,
+				   struct xpmem_rmsg_fault *req,
+				   struct xpmem_rmsg_pages *pages,
+				   unsigned long *seq)
+{
+	struct xpmem_remote *r = seg->remote;
+	bool removed;
+	u32 len;
+	int err;
+
+	for (;;) {
+		mutex_lock(&seg->lock);
+		*seq = r->seq;
+		removed = seg->removed;
+		mutex_unlock(&seg->lock);
+		if (removed)
+			return VM_FAULT_SIGBUS;
+		len = sizeof(*pages);
+		err = xpmem_fabric_call(r->node, XPMEM_FMSG_FAULT, req,
+					sizeof(*req), pages, &len,
+					XPMEM_REMOTE_TIMEOUT);
+		/* The exporter's mm was busy: its worker does not wait for it for us. */
+		if (err == -EAGAIN && !fatal_signal_pending(current)) {
+			usleep_range(500, 1000);
+			continue;
+		}
+		if (err)
+			return xpmem_remote_error(err);
+		if (len != offsetof(struct xpmem_rmsg_pages, entries) +
+				   pages->npages * sizeof(u64) ||
+		    ((req->flags & XPMEM_RFAULT_HUGE) ? pages->npages > 1 :
+							 pages->npages != req->npages))
+			return VM_FAULT_SIGBUS;
+		return 0;
+	}
+}
+
+/*
+ * Map the 2 MiB around the fault with one entry if the exporter has it in one
+ * huge page and the window reaches it contiguously. VM_FAULT_FALLBACK: map
+ * 4 KiB pages instead.
+ */
+static vm_fault_t xpmem_remote_fault_huge(struct vm_fault *vmf,
+					  struct xpmem_rmsg_pages *pages)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct xpmem_attachment *att = vma->vm_private_data;
+	struct xpmem_segment *seg = att->seg;
+	struct xpmem_remote *r = seg->remote;
+	unsigned long haddr = vmf->address & PMD_MASK;
+	struct xpmem_rmsg_fault req = {
+		.rapid = r->rapid,
+		.addr = (vma->vm_pgoff << PAGE_SHIFT) + (haddr - vma->vm_start),
+		.npages = PTRS_PER_PMD,
+		.target = (vmf->address - haddr) >> PAGE_SHIFT,
+		.write = !!(vmf->flags & FAULT_FLAG_WRITE),
+		.flags = XPMEM_RFAULT_HUGE,
+	};
+	unsigned long seq, pfn, last;
+	bool writable;
+	vm_fault_t ret;
+	u64 e, phys;
+
+	for (;;) {
+		ret = xpmem_remote_ask(seg, &req, pages, &seq);
+		if (ret)
+			return ret;
+		e = pages->npages ? pages->entries[0] : 0;
+		phys = e & PAGE_MASK;
+		if (!(e & XPMEM_RPAGE_VALID) || !(e & XPMEM_RPAGE_HUGE) ||
+		    xpmem_fabric_window_pfn(r->node, r->epoch, phys, &pfn) ||
+		    xpmem_fabric_window_pfn(r->node, r->epoch,
+					    phys + PMD_SIZE - PAGE_SIZE, &last) ||
+		    last != pfn + PTRS_PER_PMD - 1 || !IS_ALIGNED(pfn, PTRS_PER_PMD))
+			return VM_FAULT_FALLBACK;
+		writable = req.write && (e & XPMEM_RPAGE_WRITE);
+
+		mutex_lock(&att->table_lock);
+		mutex_lock(&seg->lock);
+		if (seg->removed) {
+			ret = VM_FAULT_SIGBUS;
+		} else if (r->seq != seq) {
+			ret = 0; /* a recall crossed the answer */
+		} else if (!pmd_none(READ_ONCE(*vmf->pmd))) {
+			ret = pmd_trans_huge(READ_ONCE(*vmf->pmd)) ?
+				      VM_FAULT_NOPAGE : VM_FAULT_FALLBACK;
+		} else {
+			ret = vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), writable);
+			if (ret == VM_FAULT_NOPAGE) {
+				xpmem_stat_inc(huge_faults);
+				atomic64_inc(&att->huge_faults);
+				atomic64_inc(&seg->huge_faults);
+			}
+		}
+		mutex_unlock(&seg->lock);
+		mutex_unlock(&att->table_lock);
+		if (ret)
+			return ret;
+		xpmem_stat_inc(fault_retries);
+	}
+}
+
 /* Fault on a stand-in: ask the exporter for a run of pages, map them through the window. */
 vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 {
@@ -209,50 +326,38 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 	struct xpmem_remote *r = seg->remote;
 	pgprot_t ro = vma->vm_page_prot, rw = vm_get_page_prot(vma->vm_flags);
 	unsigned long start, end, target = vmf->address & PAGE_MASK;
+	unsigned int around = clamp_val(READ_ONCE(remote_fault_around), 1,
+					XPMEM_REMOTE_BATCH);
 	struct xpmem_rmsg_fault req = { .rapid = r->rapid };
 	struct xpmem_rmsg_pages *pages;
 	vm_fault_t ret, one;
 	unsigned long seq, pfn;
-	u32 i, len;
-	int err;
+	u32 i;
 
+	pages = kmalloc(sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return VM_FAULT_OOM;
+	if (xpmem_huge_candidate(vmf, around)) {
+		ret = xpmem_remote_fault_huge(vmf, pages);
+		if (ret != VM_FAULT_FALLBACK) {
+			kfree(pages);
+			return ret;
+		}
+	}
 	req.npages = xpmem_remote_window(vmf, &start, &end);
 	req.addr = (vma->vm_pgoff << PAGE_SHIFT) + (start - vma->vm_start);
 	req.target = (target - start) >> PAGE_SHIFT;
 	req.write = !!(vmf->flags & FAULT_FLAG_WRITE);
 	ret = xpmem_prealloc_ptes(att, vma->vm_mm, start, end);
-	if (ret)
+	if (ret) {
+		kfree(pages);
 		return ret;
-	pages = kmalloc(sizeof(*pages), GFP_KERNEL);
-	if (!pages)
-		return VM_FAULT_OOM;
+	}
 
 	for (;;) {
-		mutex_lock(&seg->lock);
-		seq = r->seq;
-		ret = seg->removed ? VM_FAULT_SIGBUS : 0;
-		mutex_unlock(&seg->lock);
+		ret = xpmem_remote_ask(seg, &req, pages, &seq);
 		if (ret)
 			break;
-		len = sizeof(*pages);
-		err = xpmem_fabric_call(r->node, XPMEM_FMSG_FAULT, &req,
-					sizeof(req), pages, &len,
-					XPMEM_REMOTE_TIMEOUT);
-		/* The exporter's mm was busy: its worker does not wait for it for us. */
-		if (err == -EAGAIN && !fatal_signal_pending(current)) {
-			usleep_range(500, 1000);
-			continue;
-		}
-		if (err) {
-			ret = xpmem_remote_error(err);
-			break;
-		}
-		if (len != offsetof(struct xpmem_rmsg_pages, entries) +
-				   req.npages * sizeof(u64) ||
-		    pages->npages != req.npages) {
-			ret = VM_FAULT_SIGBUS;
-			break;
-		}
 
 		mutex_lock(&seg->lock);
 		if (seg->removed) {
@@ -642,6 +747,49 @@ static int xpmem_serve_release(struct xpmem_fabric_msg *msg)
 	return 0;
 }
 
+/*
+ * Pins page (page i of grant g) for g's permit unless that permit has it pinned
+ * already: refaults must not pile up references. Under seg->lock.
+ */
+static void xpmem_grant_page(struct xpmem_segment *seg, struct xpmem_grant *g,
+			     unsigned int i, struct page *page)
+{
+	if (xpmem_granted(seg, g->rpermit, g->range.start + i, page))
+		return;
+	g->pages[i] = page;
+	get_page(page);
+	g->pinned++;
+	xpmem_stat_inc(pinned);
+	xpmem_stat_inc(pinned_total);
+}
+
+/*
+ * A huge fault's answer: the exporter's 2 MiB page at [req.addr, +2 MiB), all
+ * of it pinned, or no pages when it is not mapped with one. Under seg->lock.
+ */
+static void xpmem_serve_huge(struct xpmem_segment *seg, struct xpmem_grant *g,
+			     const struct xpmem_rmsg_fault *req,
+			     unsigned long hmm_pfn, struct xpmem_rmsg_pages *out)
+{
+	unsigned long head = (hmm_pfn & ~HMM_PFN_FLAGS) - req->target;
+	unsigned int i;
+
+	out->npages = 0;
+	if (!(hmm_pfn & HMM_PFN_VALID) ||
+	    hmm_pfn_to_map_order(hmm_pfn) != PMD_SHIFT - PAGE_SHIFT ||
+	    !IS_ALIGNED(head, PTRS_PER_PMD) || !pfn_valid(head))
+		return;
+	for (i = 0; i < PTRS_PER_PMD; i++)
+		xpmem_grant_page(seg, g, i, pfn_to_page(head + i));
+	out->entries[0] = PFN_PHYS(head) | XPMEM_RPAGE_VALID | XPMEM_RPAGE_HUGE;
+	if (hmm_pfn & HMM_PFN_WRITE) {
+		out->entries[0] |= XPMEM_RPAGE_WRITE;
+		if (req->write)
+			folio_mark_dirty(page_folio(pfn_to_page(head)));
+	}
+	out->npages = 1;
+}
+
 static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 {
 	struct xpmem_rmsg_pages *out = (struct xpmem_rmsg_pages *)msg->payload;
@@ -651,16 +799,20 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 	struct xpmem_rmsg_fault req;
 	struct xpmem_segment *seg;
 	struct xpmem_grant *g;
-	bool writable = false;
-	unsigned int i, pinned;
+	bool writable = false, huge;
+	unsigned int i;
 	int err;
 
 	BUILD_BUG_ON(sizeof(*out) > XPMEM_FABRIC_PAYLOAD_MAX);
 	if (msg->len != sizeof(req))
 		return -EINVAL;
 	memcpy(&req, msg->payload, sizeof(req));
-	if (!req.npages || req.npages > XPMEM_REMOTE_BATCH ||
-	    req.target >= req.npages || !PAGE_ALIGNED(req.addr))
+	huge = req.flags & XPMEM_RFAULT_HUGE;
+	if ((req.flags & ~XPMEM_RFAULT_HUGE) || !req.npages ||
+	    req.npages > (huge ? PTRS_PER_PMD : XPMEM_REMOTE_BATCH) ||
+	    req.target >= req.npages || !PAGE_ALIGNED(req.addr) ||
+	    (huge && (req.npages != PTRS_PER_PMD ||
+		      !IS_ALIGNED(req.addr, PMD_SIZE))))
 		return -EINVAL;
 	seg = xpmem_rpermit_seg(msg, req.rapid, &writable);
 	if (!seg)
@@ -676,7 +828,8 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 	if (READ_ONCE(seg->removed) || !mmget_not_zero(seg->mm))
 		goto out_seg;
 	g = kzalloc(struct_size(g, pages, req.npages), GFP_KERNEL);
-	pfns = kmalloc_array(req.npages, sizeof(*pfns), GFP_KERNEL);
+	/* A huge fetch only looks at the target (xpmem_fetch). */
+	pfns = kmalloc_array(huge ? 1 : req.npages, sizeof(*pfns), GFP_KERNEL);
 	err = -ENOMEM;
 	if (!g || !pfns)
 		goto out_mm;
@@ -690,6 +843,7 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 	b.end = req.addr + ((unsigned long)req.npages << PAGE_SHIFT);
 	b.target = req.addr + ((unsigned long)req.target << PAGE_SHIFT);
 	b.write = req.write;
+	b.huge = huge;
 
 	for (;;) {
 		range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
@@ -722,7 +876,19 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 			break;
 		}
 		/* Under seg->lock with the sequence unchanged, no page can be freed yet. */
-		pinned = 0;
+		if (huge) {
+			xpmem_serve_huge(seg, g, &req, pfns[0], out);
+			if (g->pinned) {
+				interval_tree_insert(&g->range, &seg->grants);
+				g = NULL;
+			}
+			mutex_unlock(&seg->lock);
+			msg->len = offsetof(struct xpmem_rmsg_pages, entries) +
+				   out->npages * sizeof(u64);
+			out->pad = 0;
+			err = 0;
+			break;
+		}
 		for (i = 0; i < req.npages; i++) {
 			unsigned long pfn = pfns[i] & ~HMM_PFN_FLAGS;
 			struct page *page;
@@ -738,17 +904,9 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 				if (req.write)
 					folio_mark_dirty(page_folio(page));
 			}
-			/* Pinned once per permit: refaults must not pile up references. */
-			if (xpmem_granted(seg, req.rapid, g->range.start + i, page))
-				continue;
-			g->pages[i] = page;
-			get_page(page);
-			pinned++;
-			xpmem_stat_inc(pinned);
-			xpmem_stat_inc(pinned_total);
+			xpmem_grant_page(seg, g, i, page);
 		}
-		if (pinned) {
-			g->pinned = pinned;
+		if (g->pinned) {
 			interval_tree_insert(&g->range, &seg->grants);
 			g = NULL;
 		}

@@ -16,6 +16,9 @@ Each guest loads xpmem.ko, starts xpmemd with the lab's fabric.conf, and checks:
                    no stale read after them, permissions (node 1's idmap makes
                    node 2's uid 4242 its root, the rest nobody), removal, exporter exit,
                    every granted page unpinned afterwards
+  huge-*           node 1 exports transparent huge pages: node 2 maps them
+                   2 MiB at a time (kernels with huge PFN maps), writes through
+                   them; a split in the exporter is recalled and refaulted 4 KiB
   static-window-*  (--static-windows) a static window over RAM keeps the module
                    from loading; then PCI BARs are not trusted and every window
                    must come from static_windows
@@ -396,6 +399,91 @@ def remote_tests(lab, args):
             "every granted page given back", lambda: proc_stats()["pinned_pages"] == 0, 30))
 
 
+def huge_pfnmap():
+    """Whether this kernel maps 2 MiB PFN entries (6.12 on; xpmem_compat.h)."""
+    return tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2]) >= (6, 12)
+
+
+def huge_tests(lab, args):
+    """Node 1 exports 4 MiB of transparent huge pages; node 2 maps them with
+    2 MiB entries through its window (4 KiB ones where the kernel cannot),
+    writes through them, then node 1 splits one huge page: the recall takes the
+    2 MiB entry back and node 2 refaults that range with 4 KiB entries."""
+    a, b = lab.fid == 1, lab.fid == 2
+    exp = imp = None
+    word_page1 = 4096 // 8
+    segid = "-"
+    if a:
+        # Guests this small boot with THP off; the exporter's pages must be huge.
+        for knob in ("enabled", "defrag"):
+            with open(f"/sys/kernel/mm/transparent_hugepage/{knob}", "w") as f:
+                f.write("madvise")
+        exp = Side(args.build)
+        got = exp("make 4 0644 huge")
+        expect(got.startswith("segid "), f"make huge: {got}")
+        segid = got.split()[1]
+
+        def thp():
+            got = exp("hugekb")
+            expect(got.startswith("kb ") and int(got.split()[1]) >= 2048,
+                   f"the exporter's AnonHugePages: {got}")
+        check("huge-exporter-thp", thp)
+    segid = lab.barrier("huge-exported", segid)[1]
+
+    def mapped():
+        atts = json.loads(lab.ctl("attachments", "--json", "--segid", segid).stdout)
+        return atts["attachments"][0]
+    if b:
+        def attach():
+            nonlocal imp
+            imp = Side(args.build)
+            expect(imp(f"attach {segid} 4 rw") == "ok", "attach")
+            expect(imp("check") == "mismatches 0", "4 MiB of huge pages read through the window")
+            expect(imp("set 0 0x2002") == "ok", "store through the mapping")
+            m = mapped()
+            if huge_pfnmap():
+                expect(m["mapped_2m"] >= 1 and m["huge_faults"] >= 1,
+                       f"no 2 MiB entry for the exporter's huge pages: {m}")
+            else:
+                expect(m["mapped_2m"] == 0 and m["mapped_4k"] > 0, f"4 KiB entries only: {m}")
+        check("huge-remote-map", attach)
+    lab.barrier("huge-mapped")
+    if a:
+        def split():
+            expect(exp("get 0") == "value 0x2002", "the importer's store")
+            segs = json.loads(lab.ctl("segments", "--json", "--segid", segid).stdout)["segments"]
+            if huge_pfnmap():
+                expect(segs[0]["remote_pinned_pages"] >= 512,
+                       f"a huge grant pins the whole page: {segs[0]}")
+            recalls = proc_stats()["recalls"]
+            got = exp("split 1")
+            expect(got.startswith("split "), f"split: {got}")
+            expect(proc_stats()["recalls"] > recalls, "no recall for the split")
+            expect(exp(f"set {word_page1} 0x3003") == "ok", "exporter store after the split")
+        check("huge-split-recall", split)
+    lab.barrier("huge-split")
+    if b:
+        def refault():
+            got = imp(f"get {word_page1}")
+            expect(got == "value 0x3003", f"after the split: {got}")
+            expect(imp("get 0") == "value 0x2002", "the earlier store")
+            m = mapped()
+            if huge_pfnmap():
+                expect(m["mapped_4k"] > 0, f"the split range is not mapped with 4 KiB: {m}")
+            expect(imp("detach") == "ok", "detach")
+            imp.close()
+        check("huge-refault-4k", refault)
+    lab.barrier("huge-detached")
+    if a:
+        def clean():
+            expect(exp("remove") == "ok", "remove")
+            exp.close()
+            wait_for("every granted page given back",
+                     lambda: proc_stats()["pinned_pages"] == 0, 30)
+        check("huge-unpinned", clean)
+    lab.barrier("huge-done")
+
+
 def make_segment(build):
     """The segid of a segment made (and removed) by a child process: the library
     keeps /dev/xpmem open, which would keep the module from unloading."""
@@ -484,6 +572,7 @@ def main():
             expect(n[p]["served"] >= 5, f"node {p}: served {n[p]['served']}")
     check("counters", counters)
     remote_tests(lab, args)
+    huge_tests(lab, args)
 
     # Node 1 sends node 2 a forged, a replayed and a stale message.
     if lab.fid == 1:

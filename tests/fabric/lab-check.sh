@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make fabric-lab-check: the multi-guest lab on the Debian 6.1 kernel. First the
+# make fabric-lab-check: the multi-guest lab on the Debian 6.1 kernel (and the
+# module's node test once more on 6.12, which maps remote huge pages). First the
 # window proof (fabric-window-probe): 2 nodes with fencing through the fabric
 # manager (stop, cont, device_del), then 3 nodes with each guest's RAM split around
 # 4 GiB (--low 384: 384 MiB below 4 GiB, 128 MiB above, of which early boot takes
@@ -18,12 +19,18 @@ probe=$BUILD/tests/fabric-window-probe
 bash tests/lab/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 dir=$(XPMEM_KERNELS=6.1 bash tests/lab/fetch-kernels.sh | awk '{print $2}')
 [ -n "$dir" ] || { echo "fabric-lab-check: fetching the 6.1 kernel failed"; echo "0 passed, 1 failed"; exit 1; }
+# 6.12 maps 2 MiB PFN entries: remote huge mappings are checked there.
+dir612=$(XPMEM_KERNELS=6.12 bash tests/lab/fetch-kernels.sh | awk '{print $2}')
+[ -n "$dir612" ] || { echo "fabric-lab-check: fetching the 6.12 kernel failed"; echo "0 passed, 1 failed"; exit 1; }
 for f in "$probe" "$BUILD/tools/xpmemd" "$BUILD/tools/xpmemd-asan" "$BUILD/tools/xpmemctl" \
 	"$BUILD/tests/fabric-inject" "$BUILD/tests/fabric-remote"; do
 	[ -x "$f" ] || { echo "fabric-lab-check: $f is not built (make user)"; echo "0 passed, 1 failed"; exit 1; }
 done
-make -s module KDIR="$dir/kdir" BUILD="$BUILD" || { echo "fabric-lab-check: module build failed"; echo "0 passed, 1 failed"; exit 1; }
+for d in "$dir" "$dir612"; do
+	make -s module KDIR="$d/kdir" BUILD="$BUILD" || { echo "fabric-lab-check: module build failed"; echo "0 passed, 1 failed"; exit 1; }
+done
 ko=$BUILD/kmod/$(cat "$dir/kdir/include/config/kernel.release")/xpmem.ko
+ko612=$BUILD/kmod/$(cat "$dir612/kdir/include/config/kernel.release")/xpmem.ko
 # The fabric's shared secret, new for every run (guests read the host's files).
 mkdir -p "$BUILD/fabric"
 key=$(cd "$BUILD/fabric" && pwd)/key
@@ -31,15 +38,15 @@ rm -f "$key"
 (umask 077; head -c 32 /dev/urandom >"$key")
 
 passed=0 failed=0
-run() { # NAME RUN-FABRIC-ARGS... -- COMMAND...
-	local name=$1 out rc
-	shift
+run() { # NAME KERNEL-DIR RUN-FABRIC-ARGS... -- COMMAND...
+	local name=$1 kdir=$2 out rc
+	shift 2
 	out=$(mktemp -d -t "xpmem-fabric-$name.XXXXXX")
 	echo "=== $name"
 	local -a lab=()
 	while [ "$1" != -- ]; do lab+=("$1"); shift; done
 	shift
-	bash tests/lab/run-fabric.sh "$dir" "${lab[@]}" --mem 512 --timeout 900 --out "$out" -- "$@"
+	bash tests/lab/run-fabric.sh "$kdir" "${lab[@]}" --mem 512 --timeout 900 --out "$out" -- "$@"
 	rc=$?
 	if [ $rc -eq 0 ]; then
 		passed=$((passed + 1))
@@ -49,14 +56,15 @@ run() { # NAME RUN-FABRIC-ARGS... -- COMMAND...
 		echo "  $name: FAILED (status $rc, see $out)"
 	fi
 }
-run 2-nodes-fence --nodes 2 -- "$probe" --iters "$ITERS" --fence
-run 3-nodes-split --nodes 3 --low 384 -- "$probe" --iters "$ITERS" --max-mb 192
-nodes_test=(python3 tests/fabric/fabric_nodes.py --build "$BUILD" --ko "$ko" --key "$key")
+run 2-nodes-fence "$dir" --nodes 2 -- "$probe" --iters "$ITERS" --fence
+run 3-nodes-split "$dir" --nodes 3 --low 384 -- "$probe" --iters "$ITERS" --max-mb 192
+nodes_test=(python3 tests/fabric/fabric_nodes.py --build "$BUILD" --key "$key")
 # The 2-node run uses the ASan+UBSan build of the daemon: any report, leaks at exit
 # included, fails its stop.
-run xpmemd-2-nodes-asan --nodes 2 -- "${nodes_test[@]}" --daemon xpmemd-asan
+run xpmemd-2-nodes-asan "$dir" --nodes 2 -- "${nodes_test[@]}" --ko "$ko" --daemon xpmemd-asan
 # The 3-node run trusts no PCI BAR: its windows come from static_windows, as on
 # fabrics without one.
-run xpmemd-3-nodes-split --nodes 3 --low 384 -- "${nodes_test[@]}" --static-windows
+run xpmemd-3-nodes-split "$dir" --nodes 3 --low 384 -- "${nodes_test[@]}" --ko "$ko" --static-windows
+run xpmemd-2-nodes-6.12 "$dir612" --nodes 2 -- "${nodes_test[@]}" --ko "$ko612"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -4,8 +4,12 @@
  * stdin by tests/fabric/fabric_remote.py; answers one line per command on stdout.
  *
  * Exporter commands:
- *   make MB MODE          map MB MiB of anonymous memory, word i = PATTERN(i),
- *                         xpmem_make it with MODE (octal): "segid 0x..."
+ *   make MB MODE [huge]   map MB MiB of anonymous memory, word i = PATTERN(i),
+ *                         xpmem_make it with MODE (octal): "segid 0x..."; huge:
+ *                         2 MiB aligned, MADV_HUGEPAGE (transparent huge pages)
+ *   hugekb                AnonHugePages of that mapping (smaps): "kb N"
+ *   split PAGE            mprotect PAGE read-only and back: a huge page mapping
+ *                         it is split into 4 KiB entries: "split NS"
  *   set WORD VALUE        store VALUE in word WORD: "ok"
  *   get WORD              "value V"
  *   replace PAGE VALUE    put a fresh page at page PAGE (mmap MAP_FIXED), every
@@ -87,16 +91,26 @@ static void do_word(unsigned long long w, const char *value)
 	puts("ok");
 }
 
-static void do_make(unsigned long mb, unsigned int mode)
+static void do_make(unsigned long mb, unsigned int mode, int huge)
 {
-	size_t size = mb << 20, i;
+	size_t size = mb << 20, align = huge ? 2u << 20 : 0, i;
+	uintptr_t p;
 
-	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED) {
+	p = (uintptr_t)mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((void *)p == MAP_FAILED) {
 		printf("errno %d\n", errno);
 		mem = NULL;
 		return;
 	}
+	if (huge) {
+		p = (p + align - 1) & ~(uintptr_t)(align - 1);
+		if (madvise((void *)p, size, MADV_HUGEPAGE)) {
+			printf("errno %d\n", errno);
+			return;
+		}
+	}
+	mem = (volatile uint64_t *)p;
 	words = size / sizeof(uint64_t);
 	for (i = 0; i < words; i++)
 		mem[i] = PATTERN(i);
@@ -105,6 +119,54 @@ static void do_make(unsigned long mb, unsigned int mode)
 		printf("errno %d\n", errno);
 	else
 		printf("segid 0x%llx\n", (unsigned long long)segid);
+}
+
+/* AnonHugePages of the mapping holding mem, from /proc/self/smaps. */
+static void do_hugekb(void)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long start, end, kb = 0;
+	char line[512];
+	int in = 0, found = 0;
+
+	if (!f) {
+		printf("errno %d\n", errno);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		/* Only mapping headers start with "HEX-HEX". */
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			in = (uintptr_t)mem >= start && (uintptr_t)mem < end;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	if (found)
+		printf("kb %lu\n", kb);
+	else
+		puts("error no smaps entry");
+}
+
+static void do_split(unsigned long long page)
+{
+	size_t per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(uint64_t);
+	void *p;
+	uint64_t t0;
+
+	if (!word_ok(page * per_page))
+		return;
+	p = (void *)(mem + page * per_page);
+	t0 = now_ns();
+	if (mprotect(p, per_page * sizeof(uint64_t), PROT_READ) ||
+	    mprotect(p, per_page * sizeof(uint64_t), PROT_READ | PROT_WRITE)) {
+		printf("errno %d\n", errno);
+		return;
+	}
+	printf("split %" PRIu64 "\n", now_ns() - t0);
 }
 
 static void do_attach(const char *id, unsigned long mb, const char *how)
@@ -235,7 +297,15 @@ int main(void)
 		if (sscanf(line, "%15s", cmd) != 1)
 			continue;
 		if (!strcmp(cmd, "make") && n == 3) {
-			do_make(strtoul(b, NULL, 0), (unsigned int)strtoul(c, NULL, 8));
+			char opt[8] = "";
+
+			sscanf(line, "make %*s %*s %7s", opt);
+			do_make(strtoul(b, NULL, 0), (unsigned int)strtoul(c, NULL, 8),
+				!strcmp(opt, "huge"));
+		} else if (!strcmp(cmd, "hugekb")) {
+			do_hugekb();
+		} else if (!strcmp(cmd, "split") && n == 2) {
+			do_split(strtoull(b, NULL, 0));
 		} else if (!strcmp(cmd, "attach")) {
 			char how[8];
 
