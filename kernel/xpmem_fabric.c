@@ -497,19 +497,23 @@ static long xpmem_fabric_join(void __user *uarg)
 {
 	struct xpmem_fabric_join j;
 	struct xpmem_fabric_beacon *b;
+	struct page *spare;
 	int ret = 0;
 
 	if (copy_from_user(&j, uarg, sizeof(j)))
 		return -EFAULT;
 	if (!xpmem_fabric_node_valid(j.node) || j.pad || !j.epoch)
 		return -EINVAL;
+	/* Not under fab.lock: a recall in reclaim may need it. */
+	spare = READ_ONCE(fab.beacon) ? NULL : alloc_page(GFP_KERNEL | __GFP_ZERO);
 	mutex_lock(&fab.lock);
 	if (fab.self && fab.self != j.node)
 		ret = -EBUSY; /* segment ids already name the old node */
 	else if (j.epoch <= fab.epoch)
 		ret = -ESTALE;
 	else if (!fab.beacon) {
-		fab.beacon = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		fab.beacon = spare;
+		spare = NULL;
 		if (!fab.beacon)
 			ret = -ENOMEM;
 	}
@@ -523,6 +527,8 @@ static long xpmem_fabric_join(void __user *uarg)
 		j.beacon_phys = page_to_phys(fab.beacon);
 	}
 	mutex_unlock(&fab.lock);
+	if (spare)
+		__free_page(spare);
 	if (!ret && copy_to_user(uarg, &j, sizeof(j)))
 		ret = -EFAULT;
 	return ret;

@@ -974,8 +974,8 @@ void xpmem_remote_recall(struct xpmem_segment *seg, unsigned long start,
 			 unsigned long end)
 {
 	unsigned long first = start >> PAGE_SHIFT, last = (end - 1) >> PAGE_SHIFT;
-	struct xpmem_rmsg_range req = { .segid = seg->segid, .start = start, .end = end };
 	struct xpmem_fabric_req *sent[8];
+	struct xpmem_rmsg_range reqs[ARRAY_SIZE(sent)];
 	u32 nodes[ARRAY_SIZE(sent)];
 	struct interval_tree_node *it, *next;
 	struct xpmem_grant *g, *tmp;
@@ -1001,12 +1001,27 @@ void xpmem_remote_recall(struct xpmem_segment *seg, unsigned long start,
 
 	/* The distinct nodes, a batch of them at a time. */
 	while (!list_empty(&taken)) {
+		/*
+		 * Each node gives back whole grants, so it must unmap every page
+		 * of them, not only the range that changed: what stays mapped
+		 * there must stay pinned here.
+		 */
 		n = 0;
 		list_for_each_entry(g, &taken, list) {
+			unsigned long lo = g->range.start << PAGE_SHIFT;
+			unsigned long hi = (g->range.last + 1) << PAGE_SHIFT;
+
 			for (i = 0; i < n && nodes[i] != g->node; i++)
 				;
-			if (i == n && n < ARRAY_SIZE(nodes))
+			if (i == n && n < ARRAY_SIZE(nodes)) {
 				nodes[n++] = g->node;
+				reqs[i] = (struct xpmem_rmsg_range){
+					.segid = seg->segid, .start = lo, .end = hi
+				};
+			} else if (i < n) {
+				reqs[i].start = min_t(u64, reqs[i].start, lo);
+				reqs[i].end = max_t(u64, reqs[i].end, hi);
+			}
 		}
 		/*
 		 * This may run in reclaim: no allocation that waits for it (a failed
@@ -1014,7 +1029,7 @@ void xpmem_remote_recall(struct xpmem_segment *seg, unsigned long start,
 		 */
 		for (i = 0; i < n; i++)
 			sent[i] = xpmem_fabric_submit(nodes[i], XPMEM_FMSG_RECALL,
-						      &req, sizeof(req),
+						      &reqs[i], sizeof(reqs[i]),
 						      GFP_NOWAIT | __GFP_NOWARN);
 		deadline = jiffies + msecs_to_jiffies(remote_recall_timeout_ms);
 		for (i = 0; i < n; i++) {

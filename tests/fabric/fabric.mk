@@ -19,7 +19,7 @@ user: $(BUILD)/tests/fabric-window-probe $(BUILD)/tests/fabric-inject $(BUILD)/t
 
 $(BUILD)/tests/fabric-remote: tests/fabric/remote_xpmem.c include/xpmem.h $(LIB_OUT)/libxpmem.so
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_USER) -MMD -MP -o $@ $< -L$(LIB_OUT) -lxpmem -Wl,-rpath,'$$ORIGIN/../lib'
+	$(CC) $(CFLAGS_USER) -pthread -MMD -MP -o $@ $< -L$(LIB_OUT) -lxpmem -Wl,-rpath,'$$ORIGIN/../lib' -pthread
 
 $(BUILD)/tests/fabric-window-probe: tests/fabric/window_probe.c
 	@mkdir -p $(@D)

@@ -19,6 +19,9 @@ Each guest loads xpmem.ko, starts xpmemd with the lab's fabric.conf, and checks:
   huge-*           node 1 exports transparent huge pages: node 2 maps them
                    2 MiB at a time (kernels with huge PFN maps), writes through
                    them; a split in the exporter is recalled and refaulted 4 KiB
+  storm*           node 1's threads drop and rewrite pages over and over (many
+                   recalls in flight) while the other nodes read them; after
+                   it, no importer sees anything but the last round
   static-window-*  (--static-windows) a static window over RAM keeps the module
                    from loading; then PCI BARs are not trusted and every window
                    must come from static_windows
@@ -484,6 +487,70 @@ def huge_tests(lab, args):
     lab.barrier("huge-done")
 
 
+STORM_PAGES, STORM_ROUNDS, STORM_THREADS = 256, 4, 8
+
+
+def storm_tests(lab, args):
+    """Many recalls in flight: node 1's threads drop and rewrite pages of its
+    segment over and over (each drop recalls every importer's mapping, from
+    several threads at once) while every other node reads them in a loop; then no
+    importer may see anything but the last round."""
+    a = lab.fid == 1
+    exp = imp = None
+    segid = "-"
+    if a:
+        exp = Side(args.build)
+        got = exp("make 1 0644")
+        expect(got.startswith("segid "), f"make: {got}")
+        segid = got.split()[1]
+    segid = lab.barrier("storm-exported", segid)[1]
+    around = "/sys/module/xpmem/parameters/remote_fault_around"
+    if not a:
+        # One page per fault, so one grant per page: every drop is its own recall.
+        with open(around, "w") as f:
+            f.write("1")
+        imp = Side(args.build)
+        expect(imp(f"attach {segid} 1 ro") == "ok", "attach")
+        expect(imp("touch").startswith("touched "), "map every page before the storm")
+    lab.barrier("storm-attached")
+    if a:
+        def storm():
+            before = proc_stats()["recalls"]
+            got = exp(f"storm {STORM_PAGES} {STORM_ROUNDS} {STORM_THREADS}", timeout=600)
+            expect(got.startswith("stormed "), f"storm: {got}")
+            recalls = proc_stats()["recalls"] - before
+            log(f"storm: {STORM_PAGES * STORM_ROUNDS} page drops from {STORM_THREADS} threads "
+                f"in {int(got.split()[1]) / 1e9:.1f} s, {recalls} of them recalled pages "
+                "from other nodes")
+            expect(recalls >= STORM_PAGES, f"{recalls} recalls: the first round alone "
+                   f"takes back {STORM_PAGES} pages mapped one by one")
+        check("storm", storm)
+    else:
+        def hammer():
+            got = imp(f"hammer {STORM_PAGES} 8000", timeout=120)
+            expect(got.startswith("hammered "), f"reads during the storm: {got}")
+        check("storm-readers", hammer)
+    lab.barrier("stormed")
+    if not a:
+        def verify():
+            got = imp(f"verify {STORM_PAGES} {STORM_ROUNDS}")
+            expect(got == "stale 0", f"pages not as the last round left them: {got}")
+            expect(imp("detach") == "ok", "detach")
+            imp.close()
+        check("storm-no-stale", verify)
+        with open(around, "w") as f:
+            f.write("256")
+    lab.barrier("storm-verified")
+    if a:
+        def clean():
+            expect(exp("remove") == "ok", "remove")
+            exp.close()
+            wait_for("every granted page given back",
+                     lambda: proc_stats()["pinned_pages"] == 0, 30)
+        check("storm-unpinned", clean)
+    lab.barrier("storm-done")
+
+
 def make_segment(build):
     """The segid of a segment made (and removed) by a child process: the library
     keeps /dev/xpmem open, which would keep the module from unloading."""
@@ -573,6 +640,7 @@ def main():
     check("counters", counters)
     remote_tests(lab, args)
     huge_tests(lab, args)
+    storm_tests(lab, args)
 
     # Node 1 sends node 2 a forged, a replayed and a stale message.
     if lab.fid == 1:

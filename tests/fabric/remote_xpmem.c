@@ -19,6 +19,11 @@
  *                         VALUE into every word of it (copy on write: the
  *                         exporter gets a new page, attachers must be recalled):
  *                         "cowed NS" (the store's duration), the child then exits
+ *   storm PAGES ROUNDS THREADS
+ *                         THREADS threads share pages 0..PAGES-1; each, ROUNDS
+ *                         times, drops each of its pages (MADV_DONTNEED: a recall
+ *                         each, many in flight at once) and stores STORM(round,
+ *                         page) into its first word: "stormed NS"
  *   remove                xpmem_remove: "ok"
  * Importer commands:
  *   attach SEGID MB rw|ro xpmem_get + xpmem_attach: "ok" or "errno N"
@@ -26,11 +31,16 @@
  *   touch                 read one word of every page (first touch: faults):
  *                         "touched NS"
  *   get WORD / set WORD VALUE   through the attachment; a SIGBUS is "sigbus"
+ *   hammer PAGES MS       read the first word of pages 0..PAGES-1 over and over
+ *                         for MS milliseconds: "hammered N" (reads)
+ *   verify PAGES ROUNDS   pages 0..PAGES-1 hold what the last storm round left
+ *                         (STORM(ROUNDS - 1, page), then zeros): "stale N" pages
  *   detach                xpmem_detach + xpmem_release: "ok"
  * Both: exit.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,6 +54,7 @@
 #include "xpmem.h"
 
 #define PATTERN(i) (0x5eed000000000000ULL ^ ((uint64_t)(i) * 0x9e3779b97f4a7c15ULL))
+#define STORM(round, page) (0x5700000000000000ULL | ((uint64_t)(round) << 32) | (uint64_t)(page))
 
 static volatile uint64_t *mem; /* exporter's region or importer's attachment */
 static size_t words;
@@ -282,6 +293,104 @@ static void do_cow(unsigned long long page, unsigned long long value)
 	close(ready[1]);
 }
 
+struct storm {
+	pthread_t tid;
+	unsigned long first, pages, step, rounds;
+	int err;
+};
+
+static void *storm_thread(void *arg)
+{
+	size_t per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(uint64_t);
+	struct storm *st = arg;
+	unsigned long r, p;
+
+	for (r = 0; r < st->rounds; r++) {
+		for (p = st->first; p < st->pages; p += st->step) {
+			volatile uint64_t *w = mem + p * per_page;
+
+			if (madvise((void *)w, per_page * sizeof(uint64_t), MADV_DONTNEED)) {
+				st->err = errno;
+				return NULL;
+			}
+			*w = STORM(r, p);
+		}
+	}
+	return NULL;
+}
+
+static void do_storm(unsigned long pages, unsigned long rounds, unsigned long threads)
+{
+	struct storm st[64];
+	uint64_t t0 = now_ns();
+	unsigned long t;
+	int err = 0;
+
+	if (!threads || threads > 64 || !pages || !word_ok(pages * ((size_t)sysconf(_SC_PAGESIZE) / 8) - 1)) {
+		puts("error storm");
+		return;
+	}
+	for (t = 0; t < threads; t++) {
+		st[t] = (struct storm){ .first = t, .pages = pages, .step = threads, .rounds = rounds };
+		if (pthread_create(&st[t].tid, NULL, storm_thread, &st[t])) {
+			threads = t;
+			err = EAGAIN;
+			break;
+		}
+	}
+	for (t = 0; t < threads; t++) {
+		pthread_join(st[t].tid, NULL);
+		if (st[t].err)
+			err = st[t].err;
+	}
+	if (err)
+		printf("errno %d\n", err);
+	else
+		printf("stormed %" PRIu64 "\n", now_ns() - t0);
+}
+
+static void do_hammer(unsigned long pages, unsigned long ms)
+{
+	size_t per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(uint64_t);
+	uint64_t end = now_ns() + ms * 1000000ULL;
+	volatile uint64_t sum = 0;
+	volatile unsigned long reads = 0;
+	unsigned long p;
+
+	if (!pages || !word_ok(pages * per_page - 1))
+		return;
+	if (sigsetjmp(on_bus, 1)) {
+		puts("sigbus");
+		return;
+	}
+	while (now_ns() < end)
+		for (p = 0; p < pages; p++, reads++)
+			sum += mem[p * per_page];
+	printf("hammered %lu\n", reads);
+}
+
+static void do_verify(unsigned long pages, unsigned long rounds)
+{
+	size_t per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(uint64_t), i;
+	volatile unsigned long stale = 0;
+	unsigned long p;
+
+	if (!pages || !rounds || !word_ok(pages * per_page - 1))
+		return;
+	if (sigsetjmp(on_bus, 1)) {
+		puts("sigbus");
+		return;
+	}
+	for (p = 0; p < pages; p++) {
+		int bad = mem[p * per_page] != STORM(rounds - 1, p);
+
+		for (i = 1; i < per_page && !bad; i++)
+			bad = mem[p * per_page + i] != 0;
+		stale += bad;
+	}
+	printf("stale %lu\n", stale);
+}
+
 int main(void)
 {
 	char line[256], a[64], b[64], c[64];
@@ -325,6 +434,19 @@ int main(void)
 			do_replace(strtoull(b, NULL, 0), strtoull(c, NULL, 0));
 		} else if (!strcmp(cmd, "cow") && n == 3) {
 			do_cow(strtoull(b, NULL, 0), strtoull(c, NULL, 0));
+		} else if (!strcmp(cmd, "storm") || !strcmp(cmd, "hammer") ||
+			   !strcmp(cmd, "verify")) {
+			unsigned long x = 0, y = 0, z = 0;
+			int got = sscanf(line, "%*s %lu %lu %lu", &x, &y, &z);
+
+			if (cmd[0] == 's' && got == 3)
+				do_storm(x, y, z);
+			else if (cmd[0] == 'h' && got == 2)
+				do_hammer(x, y);
+			else if (cmd[0] == 'v' && got == 2)
+				do_verify(x, y);
+			else
+				puts("error usage");
 		} else if (!strcmp(cmd, "remove")) {
 			if (xpmem_remove(segid))
 				printf("errno %d\n", errno);

@@ -267,6 +267,8 @@ done
 # that the other vCPU patches (soft lockup for ever: a QEMU 7.2 MTTCG problem with
 # cross-modified code). Skip both.
 BOOT_ARGS="no_timer_check cryptomgr.notests"
+# A kernel's own boot arguments (the debug kernel's), as run-guest.sh adds them.
+[ ! -r "$KDIR/cmdline" ] || BOOT_ARGS+=" $(cat "$KDIR/cmdline")"
 machine=q35,memory-backend=ram
 [ -z "$LOW" ] || machine+=",max-ram-below-4g=${LOW}M"
 start=$EPOCHREALTIME
