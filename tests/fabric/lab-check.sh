@@ -8,7 +8,9 @@
 # Then the module with xpmemd on 2 and on 3 (split) nodes: membership, proven
 # windows, kernel round trips, refused forgeries and replays, daemon restart, death
 # and fencing (tests/fabric/fabric_nodes.py). Ends with "N passed, N failed".
-#   BUILD (default build), FABRIC_ITERS (default 100000), XPMEM_CACHE
+#   BUILD (default build), FABRIC_ITERS (default 100000), XPMEM_CACHE,
+#   FABRIC_DEBUG_KERNEL (a build-debug-kernel.sh directory: the 2-node test once
+#   more under KASAN and lockdep; check.sh sets it unless XPMEM_DEBUG_KERNEL=0)
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -26,7 +28,8 @@ for f in "$probe" "$BUILD/tools/xpmemd" "$BUILD/tools/xpmemd-asan" "$BUILD/tools
 	"$BUILD/tests/fabric-inject" "$BUILD/tests/fabric-remote"; do
 	[ -x "$f" ] || { echo "fabric-lab-check: $f is not built (make user)"; echo "0 passed, 1 failed"; exit 1; }
 done
-for d in "$dir" "$dir612"; do
+dirdebug=${FABRIC_DEBUG_KERNEL:-}
+for d in "$dir" "$dir612" $dirdebug; do
 	make -s module KDIR="$d/kdir" BUILD="$BUILD" || { echo "fabric-lab-check: module build failed"; echo "0 passed, 1 failed"; exit 1; }
 done
 ko=$BUILD/kmod/$(cat "$dir/kdir/include/config/kernel.release")/xpmem.ko
@@ -66,5 +69,9 @@ run xpmemd-2-nodes-asan "$dir" --nodes 2 -- "${nodes_test[@]}" --ko "$ko" --daem
 # fabrics without one.
 run xpmemd-3-nodes-split "$dir" --nodes 3 --low 384 -- "${nodes_test[@]}" --ko "$ko" --static-windows
 run xpmemd-2-nodes-6.12 "$dir612" --nodes 2 -- "${nodes_test[@]}" --ko "$ko612"
+if [ -n "$dirdebug" ]; then
+	kodebug=$BUILD/kmod/$(cat "$dirdebug/kdir/include/config/kernel.release")/xpmem.ko
+	run xpmemd-2-nodes-debug "$dirdebug" --nodes 2 -- "${nodes_test[@]}" --ko "$kodebug"
+fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -111,9 +111,11 @@ done <<<"$kernels"
 # The multi-guest fabric lab (tests/fabric/lab-check.sh): guests sharing memory through
 # ivshmem windows, the facts the cross-host fabric is built on. XPMEM_FABRIC=0 skips it.
 if [ "${XPMEM_FABRIC:-1}" != 0 ]; then
-	echo "=== fabric lab (2 and 3 Debian 6.1 guests)"
+	echo "=== fabric lab (2 and 3 guests: Debian 6.1, 6.12 and the debug kernel)"
 	flog=$(mktemp)
-	BUILD="$BUILD" bash tests/fabric/lab-check.sh 2>&1 | tee "$flog" | sed 's/^/  /'
+	# With the debug kernel, the node test runs once more under KASAN and lockdep.
+	FABRIC_DEBUG_KERNEL=$(awk '{print $2}' <<<"${debug:-}") BUILD="$BUILD" \
+		bash tests/fabric/lab-check.sh 2>&1 | tee "$flog" | sed 's/^/  /'
 	read -r p f < <(sed -n -E 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$flog" | tail -n 1)
 	p=${p:-0} f=${f:-1}
 	[ $((p + f)) -gt 0 ] || f=1
