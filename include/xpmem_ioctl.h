@@ -199,6 +199,7 @@ enum xpmem_fabric_node_state {
 
 #define XPMEM_NODE_INFO_SELF 0x1 /* this node */
 #define XPMEM_NODE_INFO_WINDOW 0x2 /* a proven window reaches its memory */
+#define XPMEM_NODE_INFO_FENCED 0x4 /* dead and cut off (or it left): its grants are freed */
 
 struct xpmem_node_info {
 	__u32 node; /* 1..2047 */

@@ -34,6 +34,7 @@ struct xpmem_fabric_peer {
 	u64 rtt_ns;
 	u64 rejected;
 	bool window; /* proven for epoch */
+	bool fenced; /* dead and cut off from this node's memory */
 	u64 window_phys;
 	u64 window_size;
 	u64 below_4g;
@@ -564,6 +565,7 @@ static void xpmem_fabric_new_epoch(struct xpmem_fabric_peer *peer, u64 epoch)
 	xpmem_fabric_fail_pending(peer->node, -EHOSTDOWN);
 	peer->epoch = epoch;
 	peer->window = false;
+	peer->fenced = false;
 	peer->rejected = 0;
 	peer->rtt_ns = 0;
 }
@@ -842,6 +844,7 @@ static long xpmem_fabric_node(void __user *uarg)
 		gone_before = n.epoch;
 	}
 	peer->state = n.state;
+	peer->fenced = n.fenced;
 	peer->heartbeat_at_ns = ktime_get_ns() - min(n.heartbeat_age_ns, ktime_get_ns());
 	peer->rtt_ns = n.rtt_ns;
 	peer->rejected = n.rejected;
@@ -1030,6 +1033,8 @@ void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx,
 			ktime_get_ns() - peer->heartbeat_at_ns : 0;
 		info->rtt_ns = peer->rtt_ns;
 		info->rejected = peer->rejected;
+		if (peer->fenced)
+			info->flags |= XPMEM_NODE_INFO_FENCED;
 		if (peer->window) {
 			info->flags |= XPMEM_NODE_INFO_WINDOW;
 			/* Physical addresses are for root only, as in /proc/iomem. */

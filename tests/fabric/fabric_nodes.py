@@ -9,8 +9,10 @@ Each guest loads xpmem.ko, starts xpmemd with the lab's fabric.conf, and checks:
   counters         requests sent and served agree on both sides
   rejected         (node 2) a forged, a replayed and a stale message from the
                    injector are refused and counted; the link still works
-  restart          (node 2) xpmemd stops: peers unknown here, pings fail with
-                   ENOTCONN; it restarts and every peer sees the new epoch
+  daemon-stop, leave-seen, restart
+                   (node 2) xpmemd stops: peers unknown here, pings fail with
+                   ENOTCONN; the others count it dead and fenced at once (its
+                   leave message); it restarts and every peer sees the new epoch
   remote-*         node 2 attaches node 1's segment (and the other way round):
                    reads, writes, recalls (mmap over a page, copy on write) with
                    no stale read after them, permissions (node 1's idmap makes
@@ -660,17 +662,32 @@ def main():
         check("rejected", rejected)
     lab.barrier("checked-rejected")
 
-    # Node 2 restarts its daemon; everyone sees its new epoch.
+    # Node 2 stops its daemon, which tells every peer it leaves: they count it
+    # dead and fenced at once (no timeout, no fence-command). It restarts; everyone
+    # sees its new epoch.
     epochs = {p: r["epoch"] for p, r in lab.nodes().items()}
     lab.barrier("epochs-read")
     if lab.fid == 2:
-        def restart():
+        def stopped():
             lab.stop_daemon()
             n = lab.nodes()
             expect(all(n[p]["state"] == "unknown" for p in lab.peers),
                    f"peers after the daemon left: {n}")
             p = lab.ctl("ping", 1, want_rc=5)
             expect("no xpmemd runs on this node" in p.stderr, f"ping without daemon: {p.stderr!r}")
+        check("daemon-stop", stopped)
+    lab.barrier("daemon-2-stopped")
+    if lab.fid != 2:
+        def left():
+            def gone():
+                r = lab.nodes()[2]
+                return r["state"] == "dead" and r["fenced"] and r["epoch"] == epochs[2]
+            # Well inside suspect-ms (3 s): only its LEAVE can have done this.
+            wait_for("node 2 dead and fenced by its leave message", gone, 2.5)
+        check("leave-seen", left)
+    lab.barrier("leave-seen")
+    if lab.fid == 2:
+        def restart():
             lab.start_daemon()
             wait_for("peers up again", lab.peers_up, 120)
             expect(lab.nodes()[2]["epoch"] > epochs[2], "own epoch did not grow")
@@ -718,6 +735,7 @@ def main():
 
     def fenced():
         wait_for(f"node {last} dead", lambda: lab.nodes()[last]["state"] == "dead", 120)
+        expect(lab.nodes()[last]["fenced"], f"node {last} dead but not fenced")
         p = lab.ctl("ping", last, want_rc=5)
         expect("node not up" in p.stderr, f"ping to the dead node: {p.stderr!r}")
         for p in lab.peers:

@@ -507,7 +507,8 @@ static void test_wire_malformed(void **state)
 		{ 0, 'x' }, /* magic */
 		{ 4, 2 }, /* version */
 		{ 6, 0 }, /* kind 0 */
-		{ 6, 4 }, /* kind 4 */
+		{ 6, WIRE_LEAVE }, /* a body for a leave */
+		{ 6, 5 }, /* kind 5 */
 		{ 6, WIRE_REQUEST }, /* heartbeat-sized body for a request */
 		{ 40, WIRE_HB_LEN + 1 }, /* body_len */
 		{ 44, 1 }, /* reserved */
@@ -529,6 +530,24 @@ static void test_wire_malformed(void **state)
 	assert_false(wire_verdict_counts(WIRE_OK_NEW_EPOCH));
 	assert_true(wire_verdict_counts(WIRE_BAD_MAC));
 	assert_true(wire_verdict_counts(WIRE_REPLAY));
+}
+
+static void test_wire_leave(void **state)
+{
+	struct wire_fx *fx = *state;
+	struct wire_hdr h;
+	size_t len;
+
+	len = wire_seal(fx->key, &fx->a, WIRE_LEAVE, 2, 77, NULL, 0, fx->buf, sizeof(fx->buf));
+	assert_int_equal(len, WIRE_HDR_LEN);
+	assert_int_equal(wire_parse(fx->buf, len, &h), WIRE_OK);
+	assert_int_equal(h.kind, WIRE_LEAVE);
+	assert_int_equal(h.dst_epoch, 77);
+	assert_string_equal(wire_kind_str(WIRE_LEAVE), "leave");
+	/* With a body it is malformed. */
+	len = wire_seal(fx->key, &fx->a, WIRE_LEAVE, 2, 77, (const uint8_t *)"x", 1, fx->buf,
+			sizeof(fx->buf));
+	assert_int_equal(wire_parse(fx->buf, len, &h), WIRE_BAD_FORMAT);
 }
 
 static void test_wire_hmac(void **state)
@@ -741,6 +760,7 @@ struct mock {
 	int fence_start_result;
 	int fence_poll_result; /* 1 running, 0 ok, -1 failed */
 	uint32_t last_push_state;
+	bool last_push_fenced;
 	uint64_t last_push_epoch, last_window_epoch;
 };
 
@@ -760,6 +780,7 @@ static void m_push(void *ctx, struct xpmemd_peer *p, uint64_t now)
 	(void)now;
 	m->pushes++;
 	m->last_push_state = p->state;
+	m->last_push_fenced = p->fenced;
 	m->last_push_epoch = p->epoch;
 }
 
@@ -1057,6 +1078,33 @@ static void test_member_fence_recovers(void **state)
 	memb_teardown(fx);
 }
 
+static void test_member_leave(void **state)
+{
+	struct memb_fx *fx = memb_setup(true);
+	struct xpmemd_peer *p = member_find(&fx->m, 2);
+
+	(void)state;
+	beat(fx, 1000, 1000);
+	assert_int_equal(p->state, XPMEM_NODE_UP);
+	/* Dead and fenced at once: no timeout, no fence-command. */
+	member_leave(&fx->m, p, 1100 * MS_NS);
+	assert_int_equal(p->state, XPMEM_NODE_DEAD);
+	assert_int_equal(fx->mock.last_push_state, XPMEM_NODE_DEAD);
+	assert_true(fx->mock.last_push_fenced);
+	assert_int_equal(fx->mock.ends, 1);
+	assert_int_equal(fx->mock.fence_starts, 0);
+	member_leave(&fx->m, p, 1200 * MS_NS);
+	assert_int_equal(fx->mock.ends, 1);
+	member_tick(&fx->m, 9000 * MS_NS);
+	assert_int_equal(fx->mock.fence_starts, 0);
+	/* Its restart (a new epoch) brings it back, unfenced. */
+	beat(fx, 2000, 9100);
+	assert_int_equal(p->state, XPMEM_NODE_UP);
+	assert_false(p->fenced);
+	assert_int_equal(fx->mock.last_push_epoch, 2000);
+	memb_teardown(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest config_tests[] = {
@@ -1071,6 +1119,7 @@ int main(void)
 						teardown_wire),
 		cmocka_unit_test_setup_teardown(test_wire_roundtrip_msg, setup_wire, teardown_wire),
 		cmocka_unit_test_setup_teardown(test_wire_malformed, setup_wire, teardown_wire),
+		cmocka_unit_test_setup_teardown(test_wire_leave, setup_wire, teardown_wire),
 		cmocka_unit_test_setup_teardown(test_wire_hmac, setup_wire, teardown_wire),
 		cmocka_unit_test_setup_teardown(test_wire_replay, setup_wire, teardown_wire),
 		cmocka_unit_test_setup_teardown(test_wire_epochs, setup_wire, teardown_wire),
@@ -1083,6 +1132,7 @@ int main(void)
 		cmocka_unit_test(test_member_window_retry),
 		cmocka_unit_test(test_member_fence),
 		cmocka_unit_test(test_member_fence_recovers),
+		cmocka_unit_test(test_member_leave),
 	};
 	int fails = 0;
 

@@ -563,6 +563,7 @@ static json_object *node_json(const struct xpmem_node_info *n)
 		xpmemctl_jadd_u64(o, "heartbeat_age_ns", n->heartbeat_age_ns);
 		xpmemctl_jadd_u64(o, "rtt_ns", n->rtt_ns);
 		xpmemctl_jadd(o, "window", json_object_new_boolean(n->flags & XPMEM_NODE_INFO_WINDOW));
+		xpmemctl_jadd(o, "fenced", json_object_new_boolean(n->flags & XPMEM_NODE_INFO_FENCED));
 		xpmemctl_jadd_u64(o, "window_phys", n->window_phys);
 		xpmemctl_jadd_u64(o, "window_size", n->window_size);
 		xpmemctl_jadd_u64(o, "rejected", n->rejected);
@@ -606,7 +607,8 @@ struct libscols_table *xpmemctl_nodes_table(const struct xpmemctl_records *r, bo
 
 		cell(ln, 0, xpmemctl_asprintf("%u", n->node));
 		cell(ln, 1, xpmemctl_asprintf("%s", self ? "this node" : "peer"));
-		cell(ln, 2, xpmemctl_asprintf("%s", xpmemctl_node_state_name(n->state)));
+		cell(ln, 2, xpmemctl_asprintf("%s%s", xpmemctl_node_state_name(n->state),
+					      n->flags & XPMEM_NODE_INFO_FENCED ? " (fenced)" : ""));
 		cell(ln, 3, xpmemctl_asprintf("%" PRIu64, (uint64_t)n->epoch));
 		cell(ln, 4, self ? xpmemctl_asprintf("-") : duration_string(n->heartbeat_age_ns));
 		cell(ln, 5, self || !n->rtt_ns ? xpmemctl_asprintf("-") : duration_string(n->rtt_ns));

@@ -172,6 +172,17 @@ static void declare_dead(struct member *m, struct xpmemd_peer *p, uint64_t now)
 	m->ops->incarnation_end(m->ctx, p);
 }
 
+void member_leave(struct member *m, struct xpmemd_peer *p, uint64_t now)
+{
+	if (p->state == XPMEM_NODE_DEAD)
+		return;
+	xlog("node %u: leaves (epoch %" PRIu64 ")", p->node, p->epoch);
+	/* A fence still running finishes unheeded: this epoch is over anyway. */
+	p->fencing = false;
+	p->fenced = true;
+	declare_dead(m, p, now);
+}
+
 void member_tick(struct member *m, uint64_t now)
 {
 	for (size_t i = 0; i < m->npeers; i++) {

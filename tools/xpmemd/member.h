@@ -8,7 +8,8 @@
  *   UP       heartbeats arrive and the window of this epoch is accepted
  *   SUSPECT  no heartbeat for suspect-ms (or a fence is running)
  *   DEAD     no heartbeat for dead-ms, and the fence-command (if any) exited 0;
- *            only a heartbeat of a newer epoch brings the node back
+ *            or it said it leaves (then it counts as fenced: its kernel let go
+ *            of everything); only a heartbeat of a newer epoch brings it back
  *
  * No I/O here: what touches the kernel or runs programs goes through
  * struct member_ops, so that the unit tests can drive the state machine.
@@ -91,6 +92,9 @@ const char *member_state_str(uint32_t state);
 unsigned member_heartbeat(struct member *m, struct xpmemd_peer *p, const struct wire_hdr *h,
 			  const struct wire_heartbeat *hb, enum wire_verdict v, uint64_t self_epoch,
 			  uint64_t now_ns);
+
+/* An accepted LEAVE from p's current epoch at now_ns. */
+void member_leave(struct member *m, struct xpmemd_peer *p, uint64_t now_ns);
 
 /* Timeouts and fences; called every heartbeat interval. */
 void member_tick(struct member *m, uint64_t now_ns);

@@ -162,6 +162,8 @@ const char *wire_kind_str(unsigned kind)
 		return "request";
 	case WIRE_REPLY:
 		return "reply";
+	case WIRE_LEAVE:
+		return "leave";
 	}
 	return "?";
 }
@@ -310,6 +312,10 @@ enum wire_verdict wire_parse(const uint8_t *buf, size_t len, struct wire_hdr *h)
 	switch (h->kind) {
 	case WIRE_HEARTBEAT:
 		if (h->body_len != WIRE_HB_LEN)
+			return WIRE_BAD_FORMAT;
+		break;
+	case WIRE_LEAVE:
+		if (h->body_len != 0)
 			return WIRE_BAD_FORMAT;
 		break;
 	case WIRE_REQUEST:

@@ -39,6 +39,9 @@
  *     with XPMEM_FMSG_ANSWER), or a daemon's refusal (status -errno, len 0).
  *     The receiver trusts none of node and epoch: it sets them from the
  *     authenticated header before it hands the message to its kernel.
+ *   LEAVE (no body): the sender's daemon stops cleanly; its kernel has already
+ *     dropped every mapping of other nodes' pages, so the receiver may count it
+ *     dead and fenced (what it was given is freed) until a newer epoch comes.
  */
 #ifndef XPMEMD_WIRE_H
 #define XPMEMD_WIRE_H
@@ -65,6 +68,7 @@ enum wire_kind {
 	WIRE_HEARTBEAT = 1,
 	WIRE_REQUEST = 2,
 	WIRE_REPLY = 3,
+	WIRE_LEAVE = 4,
 };
 
 struct wire_hdr {

@@ -66,6 +66,7 @@ struct daemon {
 	struct reqtab reqs;
 	struct xt *xt;
 	pid_t *fence_pid; /* per peer, 0: none running */
+	bool leaving; /* stopping: what arrives now is not looked at */
 	uint64_t req_timeout_ns;
 	uint64_t dropped; /* datagrams no peer can be blamed for */
 	struct xpmem_fabric_msg io; /* read(), SERVE and REPLY buffer */
@@ -109,6 +110,8 @@ static void kernel_reply(struct daemon *d, uint64_t id, uint32_t node, uint32_t 
 	r->epoch = epoch;
 	r->status = status;
 	r->len = 0;
+	if (d->dev_fd < 0)
+		return; /* left the fabric: the kernel failed every request already */
 	if (ioctl(d->dev_fd, XPMEM_FABRIC_REPLY, r) && errno != ENOENT)
 		xlog("XPMEM_FABRIC_REPLY id %" PRIu64 " (node %u, status %d): %s", id, node, status,
 		     strerror(errno));
@@ -485,6 +488,8 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len)
 	struct wire_hdr h;
 	enum wire_verdict v;
 
+	if (d->leaving)
+		return;
 	v = wire_parse(buf, len, &h);
 	if (v != WIRE_OK) {
 		d->dropped++;
@@ -512,6 +517,9 @@ static void on_recv(void *ctx, const uint8_t *buf, size_t len)
 		wire_decode_heartbeat(wire_body(buf), h.body_len, &hb);
 		if (member_heartbeat(&d->memb, p, &h, &hb, v, d->epoch, now) & MEMBER_EV_NEW_EPOCH)
 			send_heartbeat(d, p, now); /* let it learn our epoch now */
+		break;
+	case WIRE_LEAVE:
+		member_leave(&d->memb, p, now);
 		break;
 	case WIRE_REQUEST:
 	case WIRE_REPLY:
@@ -707,6 +715,53 @@ static int run(struct daemon *d)
 				tick(d);
 		}
 	}
+}
+
+/* How long a clean stop waits for its LEAVE messages to go out. */
+#define LEAVE_FLUSH_NS 2000000000ULL
+
+/*
+ * A clean stop: the kernel first drops every mapping this node has of other
+ * nodes' pages (closing the device does that before it returns), then every
+ * peer is told, so that it lets go of what it gave this node at once instead
+ * of after dead-ms and a fence.
+ */
+static void leave_fabric(struct daemon *d)
+{
+	uint64_t end = xpmemd_now_ns() + LEAVE_FLUSH_NS;
+	size_t told = 0;
+
+	d->leaving = true;
+	close(d->dev_fd);
+	d->dev_fd = -1;
+	for (size_t i = 0; i < d->memb.npeers; i++) {
+		struct xpmemd_peer *p = &d->memb.peers[i];
+		struct xt_msg *m;
+
+		/* A peer whose epoch is not known could not check a LEAVE against it. */
+		if (!p->epoch || p->state == XPMEM_NODE_DEAD)
+			continue;
+		xt_purge(d->xt, p->xt_index); /* heartbeats and requests are moot now */
+		m = xt_msg_new(d->xt);
+		if (!m)
+			break;
+		m->dst = p->xt_index;
+		m->kind = WIRE_LEAVE;
+		m->len = wire_seal(d->key, &d->tx, WIRE_LEAVE, p->node, p->epoch, NULL, 0,
+				   m->data, sizeof(m->data));
+		if (!m->len || xt_submit(d->xt, m)) {
+			xt_msg_free(d->xt, m);
+			continue;
+		}
+		told++;
+	}
+	while (xt_pending(d->xt) && xpmemd_now_ns() < end) {
+		if (xt_progress(d->xt))
+			break;
+		poll(NULL, 0, 5);
+	}
+	xlog("left the fabric: %zu peer(s) told%s", told,
+	     xt_pending(d->xt) ? ", some messages not sent in time" : "");
 }
 
 static void close_all(struct daemon *d)
@@ -943,6 +998,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < d->memb.npeers; i++)
 		send_heartbeat(d, &d->memb.peers[i], xpmemd_now_ns());
 	rc = run(d) ? XPMEMD_EXIT_RUNTIME : XPMEMD_EXIT_OK;
+	if (rc == XPMEMD_EXIT_OK)
+		leave_fabric(d);
 out:
 	close_all(d);
 	free(d);
