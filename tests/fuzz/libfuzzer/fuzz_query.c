@@ -228,7 +228,7 @@ static void render_segments(const struct xpmemctl_records *r, const struct xpmem
 		check_size(s->size);
 		check_size(s->start);
 		if (i == 0)
-			CHECK(table_lines(xpmemctl_segment_detail(s, v)) == 12); /* one line per field */
+			CHECK(table_lines(xpmemctl_segment_detail(s, v)) == 13); /* one line per field */
 	}
 	json_object_put(arr);
 	CHECK(table_lines(xpmemctl_segments_table(r, v)) == r->n + 1);
