@@ -860,6 +860,8 @@ out:
 	kfree(spare);
 	if (gone_before)
 		xpmem_remote_peer_gone(n.node, gone_before, fenced);
+	if (!ret && n.state == XPMEM_NODE_UP)
+		xpmem_remote_peer_up(n.node);
 	return ret;
 }
 

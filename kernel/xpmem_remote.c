@@ -171,20 +171,81 @@ err_release:
 	return ret;
 }
 
+/*
+ * Permits of other nodes given up here whose RELEASE has not reached them yet:
+ * the exporter keeps their pages pinned until it does, so a node that cannot
+ * be reached now is told when it is up again (permit ids are not reused soon,
+ * and a restart of this node's daemon ends them there anyway).
+ */
+struct xpmem_unreleased {
+	struct list_head list;
+	u32 node;
+	u64 rapid;
+};
+
+static LIST_HEAD(xpmem_unreleased);
+static DEFINE_MUTEX(xpmem_unreleased_lock);
+
+static void xpmem_release_pending(struct work_struct *work)
+{
+	struct xpmem_unreleased *u, *tmp;
+	LIST_HEAD(todo);
+	LIST_HEAD(later);
+	int ret;
+
+	mutex_lock(&xpmem_unreleased_lock);
+	list_splice_init(&xpmem_unreleased, &todo);
+	mutex_unlock(&xpmem_unreleased_lock);
+	list_for_each_entry_safe(u, tmp, &todo, list) {
+		struct xpmem_rmsg_release rel = { .rapid = u->rapid };
+
+		ret = xpmem_fabric_call(u->node, XPMEM_FMSG_RELEASE, &rel,
+					sizeof(rel), NULL, NULL,
+					XPMEM_REMOTE_TIMEOUT);
+		if (ret == -EHOSTUNREACH || ret == -EHOSTDOWN ||
+		    ret == -ENOTCONN || ret == -ETIMEDOUT || ret == -ENOMEM) {
+			list_move_tail(&u->list, &later);
+			continue;
+		}
+		/* Released, or that node has forgotten the permit. */
+		list_del(&u->list);
+		kfree(u);
+	}
+	mutex_lock(&xpmem_unreleased_lock);
+	list_splice(&later, &xpmem_unreleased);
+	mutex_unlock(&xpmem_unreleased_lock);
+}
+
+static DECLARE_WORK(xpmem_release_work, xpmem_release_pending);
+
+/* Node is up (again): send it the releases it missed. */
+void xpmem_remote_peer_up(u32 node)
+{
+	if (!list_empty_careful(&xpmem_unreleased))
+		queue_work(system_unbound_wq, &xpmem_release_work);
+}
+
 /* The stand-in's last reference is gone: no attachment maps it any more. */
 void xpmem_remote_put(struct xpmem_segment *shadow)
 {
 	struct xpmem_remote *r = shadow->remote;
 	struct xpmem_rmsg_release rel = { .rapid = r->rapid };
+	struct xpmem_unreleased *u;
 
 	mutex_lock(&xpmem_shadows_lock);
 	list_del(&r->list);
 	mutex_unlock(&xpmem_shadows_lock);
-	/*
-	 * Also after the exporter's daemon restarted: its kernel still holds the
-	 * permit and its pinned pages (permit ids are not reused).
-	 */
-	xpmem_fabric_post(r->node, XPMEM_FMSG_RELEASE, &rel, sizeof(rel));
+	u = kmalloc(sizeof(*u), GFP_KERNEL);
+	if (u) {
+		u->node = r->node;
+		u->rapid = r->rapid;
+		mutex_lock(&xpmem_unreleased_lock);
+		list_add_tail(&u->list, &xpmem_unreleased);
+		mutex_unlock(&xpmem_unreleased_lock);
+		queue_work(system_unbound_wq, &xpmem_release_work);
+	} else {
+		xpmem_fabric_post(r->node, XPMEM_FMSG_RELEASE, &rel, sizeof(rel));
+	}
 	kfree(r);
 }
 
@@ -1120,5 +1181,10 @@ void xpmem_remote_peer_gone(u32 node, u64 before_epoch, bool fenced)
 /* Module unload: no daemon is left to tell anyone; nothing may stay pinned. */
 void xpmem_remote_exit(void)
 {
+	struct xpmem_unreleased *u, *tmp;
+
+	cancel_work_sync(&xpmem_release_work);
+	list_for_each_entry_safe(u, tmp, &xpmem_unreleased, list)
+		kfree(u);
 	xpmem_rpermits_end_node(0, U64_MAX);
 }

@@ -12,7 +12,9 @@ Each guest loads xpmem.ko, starts xpmemd with the lab's fabric.conf, and checks:
   daemon-stop, leave-seen, restart
                    (node 2) xpmemd stops: peers unknown here, pings fail with
                    ENOTCONN; the others count it dead and fenced at once (its
-                   leave message); it restarts and every peer sees the new epoch
+                   leave message), and node 1 drops its mapping of node 2's
+                   segment; it restarts and every peer sees the new epoch, and
+                   node 1's release of that permit reaches it then (unpinned)
   remote-*         node 2 attaches node 1's segment (and the other way round):
                    reads, writes, recalls (mmap over a page, copy on write) with
                    no stale read after them, permissions (node 1's idmap makes
@@ -665,10 +667,29 @@ def main():
     # Node 2 stops its daemon, which tells every peer it leaves: they count it
     # dead and fenced at once (no timeout, no fence-command). It restarts; everyone
     # sees its new epoch.
+    # Node 1 maps a segment of node 2's first: once node 2 left, node 1 drops
+    # that mapping and gives the permit up while node 2 cannot hear it; the
+    # release must still reach node 2 when it is back, or its pages stay pinned.
+    exp2 = imp1 = None
+    segid = "-"
+    if lab.fid == 2:
+        exp2 = Side(args.build)
+        got = exp2("make 1 0644")
+        expect(got.startswith("segid "), f"make: {got}")
+        segid = got.split()[1]
+    segid = lab.barrier("leave-exported", segid)[2]
+    if lab.fid == 1:
+        def mapped():
+            nonlocal imp1
+            imp1 = Side(args.build)
+            expect(imp1(f"attach {segid} 1 ro") == "ok", "attach of node 2's segment")
+            expect(imp1("check") == "mismatches 0", "read through the window")
+        check("leave-mapped", mapped)
     epochs = {p: r["epoch"] for p, r in lab.nodes().items()}
     lab.barrier("epochs-read")
     if lab.fid == 2:
         def stopped():
+            expect(proc_stats()["pinned_pages"] > 0, "nothing pinned for node 1")
             lab.stop_daemon()
             n = lab.nodes()
             expect(all(n[p]["state"] == "unknown" for p in lab.peers),
@@ -684,6 +705,10 @@ def main():
                 return r["state"] == "dead" and r["fenced"] and r["epoch"] == epochs[2]
             # Well inside suspect-ms (3 s): only its LEAVE can have done this.
             wait_for("node 2 dead and fenced by its leave message", gone, 2.5)
+            if lab.fid == 1:
+                expect(imp1("get 0") == "sigbus", "node 2's page still mapped after it left")
+                expect(imp1("detach") == "ok", "detach")
+                imp1.close()
         check("leave-seen", left)
     lab.barrier("leave-seen")
     if lab.fid == 2:
@@ -692,6 +717,13 @@ def main():
             wait_for("peers up again", lab.peers_up, 120)
             expect(lab.nodes()[2]["epoch"] > epochs[2], "own epoch did not grow")
         check("restart", restart)
+
+        def released():
+            wait_for("node 1's late release of the permit",
+                     lambda: proc_stats()["pinned_pages"] == 0, 60)
+            expect(exp2("remove") == "ok", "remove")
+            exp2.close()
+        check("release-after-rejoin", released)
     else:
         check("restart", lambda: wait_for("node 2 up with a new epoch",
                                           lambda: lab.peers_up({2: epochs[2]}), 180))
