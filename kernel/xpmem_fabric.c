@@ -297,6 +297,21 @@ int xpmem_fabric_window_pfn(u32 node, u64 epoch, u64 phys, unsigned long *pfn)
 	return ret;
 }
 
+/* Whether node's window maps its 2 MiB-aligned memory 2 MiB-aligned here. */
+bool xpmem_fabric_window_huge(u32 node, u64 epoch)
+{
+	struct xpmem_fabric_peer *peer;
+	bool ret;
+
+	mutex_lock(&fab.lock);
+	peer = xa_load(&fab.peers, node);
+	ret = peer && peer->window && peer->epoch == epoch &&
+	      IS_ALIGNED(peer->window_phys, PMD_SIZE) &&
+	      IS_ALIGNED(peer->below_4g, PMD_SIZE);
+	mutex_unlock(&fab.lock);
+	return ret;
+}
+
 /* The epoch node is known by now, 0 if none. */
 u64 xpmem_fabric_epoch(u32 node)
 {
@@ -379,6 +394,8 @@ static int xpmem_fabric_release(struct inode *inode, struct file *file)
 	xa_for_each(&fab.peers, node, peer) {
 		peer->state = XPMEM_NODE_UNKNOWN;
 		peer->window = false;
+		/* The next daemon sets the maps its configuration has now. */
+		memset(peer->idmap, 0, sizeof(peer->idmap));
 	}
 	mutex_unlock(&fab.lock);
 	/*
@@ -687,8 +704,10 @@ static long xpmem_fabric_window(void __user *uarg)
 	 * Never our own RAM (its pages would be handed out as a peer's), never
 	 * beyond the device.
 	 */
-	if (!xpmem_fabric_in_static_window(w.phys, w.size) &&
-	    !(pci_windows && xpmem_fabric_in_pci_bar(w.phys, w.size)))
+	if ((!xpmem_fabric_in_static_window(w.phys, w.size) &&
+	     !(pci_windows && xpmem_fabric_in_pci_bar(w.phys, w.size))) ||
+	    region_intersects(w.phys, w.size, IORESOURCE_SYSTEM_RAM,
+			      IORES_DESC_NONE) != REGION_DISJOINT)
 		return -EINVAL;
 	if (!xpmem_fabric_self() || w.node == xpmem_fabric_self())
 		return -EINVAL;

@@ -266,6 +266,7 @@ void xpmem_fabric_post(u32 node, u32 type, const void *payload, u32 len);
 int xpmem_fabric_window_pfn(u32 node, u64 epoch, u64 phys, unsigned long *pfn);
 u64 xpmem_fabric_epoch(u32 node);
 u32 xpmem_fabric_map_id(u32 node, unsigned int kind, u32 id);
+bool xpmem_fabric_window_huge(u32 node, u64 epoch);
 void xpmem_remote_export_counts(struct xpmem_segment *seg, u32 *permits,
 				u32 *nodes, u64 *pages);
 void xpmem_fabric_query_nodes(void *(*slot)(void *ctx), void *ctx,

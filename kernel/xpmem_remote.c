@@ -25,6 +25,7 @@
 #include <linux/huge_mm.h>
 #include <linux/module.h>
 #include <linux/pfn_t.h>
+#include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/uidgid.h>
 #include <linux/xarray.h>
@@ -181,6 +182,7 @@ struct xpmem_unreleased {
 	struct list_head list;
 	u32 node;
 	u64 rapid;
+	struct xpmem_fabric_req *req; /* while the worker sends it */
 };
 
 static LIST_HEAD(xpmem_unreleased);
@@ -193,23 +195,30 @@ static void xpmem_release_pending(struct work_struct *work)
 	LIST_HEAD(later);
 	int ret;
 
+	unsigned long deadline;
+
 	mutex_lock(&xpmem_unreleased_lock);
 	list_splice_init(&xpmem_unreleased, &todo);
 	mutex_unlock(&xpmem_unreleased_lock);
-	list_for_each_entry_safe(u, tmp, &todo, list) {
+	/* All in flight at once: a slow node does not hold up the others. */
+	list_for_each_entry(u, &todo, list) {
 		struct xpmem_rmsg_release rel = { .rapid = u->rapid };
 
-		ret = xpmem_fabric_call(u->node, XPMEM_FMSG_RELEASE, &rel,
-					sizeof(rel), NULL, NULL,
-					XPMEM_REMOTE_TIMEOUT);
-		if (ret == -EHOSTUNREACH || ret == -EHOSTDOWN ||
-		    ret == -ENOTCONN || ret == -ETIMEDOUT || ret == -ENOMEM) {
+		u->req = xpmem_fabric_submit(u->node, XPMEM_FMSG_RELEASE, &rel,
+					     sizeof(rel), GFP_KERNEL);
+	}
+	deadline = jiffies + XPMEM_REMOTE_TIMEOUT;
+	list_for_each_entry_safe(u, tmp, &todo, list) {
+		ret = IS_ERR(u->req) ? PTR_ERR(u->req) :
+			xpmem_fabric_wait(u->req, NULL, NULL,
+					  max_t(long, deadline - jiffies, 1), false);
+		/* Released, or that node has forgotten the permit: done. */
+		if (!ret || ret == -ENOENT || ret == -EINVAL) {
+			list_del(&u->list);
+			kfree(u);
+		} else {
 			list_move_tail(&u->list, &later);
-			continue;
 		}
-		/* Released, or that node has forgotten the permit. */
-		list_del(&u->list);
-		kfree(u);
 	}
 	mutex_lock(&xpmem_unreleased_lock);
 	list_splice(&later, &xpmem_unreleased);
@@ -221,8 +230,8 @@ static DECLARE_WORK(xpmem_release_work, xpmem_release_pending);
 /* Node is up (again): send it the releases it missed. */
 void xpmem_remote_peer_up(u32 node)
 {
-	if (!list_empty_careful(&xpmem_unreleased))
-		queue_work(system_unbound_wq, &xpmem_release_work);
+	/* Unconditionally: the worker may hold the entries on its own list now. */
+	queue_work(system_unbound_wq, &xpmem_release_work);
 }
 
 /* The stand-in's last reference is gone: no attachment maps it any more. */
@@ -340,9 +349,12 @@ static vm_fault_t xpmem_remote_fault_huge(struct vm_fault *vmf,
 	u64 e, phys;
 
 	for (;;) {
-		ret = xpmem_remote_ask(seg, &req, pages, &seq);
-		if (ret)
-			return ret;
+		/*
+		 * Whatever went wrong, the 4 KiB path asks again and reports it
+		 * (an exporter of an older version refuses huge requests).
+		 */
+		if (xpmem_remote_ask(seg, &req, pages, &seq))
+			return VM_FAULT_FALLBACK;
 		e = pages->npages ? pages->entries[0] : 0;
 		phys = e & PAGE_MASK;
 		if (!(e & XPMEM_RPAGE_VALID) || !(e & XPMEM_RPAGE_HUGE) ||
@@ -398,7 +410,8 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf)
 	pages = kmalloc(sizeof(*pages), GFP_KERNEL);
 	if (!pages)
 		return VM_FAULT_OOM;
-	if (xpmem_huge_candidate(vmf, around)) {
+	if (xpmem_huge_candidate(vmf, around) &&
+	    xpmem_fabric_window_huge(r->node, r->epoch)) {
 		ret = xpmem_remote_fault_huge(vmf, pages);
 		if (ret != VM_FAULT_FALLBACK) {
 			kfree(pages);
@@ -564,6 +577,12 @@ struct xpmem_grant {
 
 static DEFINE_XARRAY_ALLOC1(xpmem_rpermits);
 static u32 xpmem_rpermit_next;
+/*
+ * The upper half of every permit id handed out by this load of the module:
+ * the table restarts from 1 when the module is loaded again, and a RELEASE
+ * retried across that must not end a new permit with the same index.
+ */
+static u32 xpmem_rpermit_cookie;
 /* Orders permit lookups against their end; never held across a recall. */
 static DEFINE_MUTEX(xpmem_rpermits_lock);
 
@@ -656,6 +675,8 @@ static int xpmem_serve_get(struct xpmem_fabric_msg *msg)
 	INIT_LIST_HEAD(&rp->orphans);
 	/* Ids are not reused soon: a late RELEASE must not end a newer permit. */
 	mutex_lock(&xpmem_rpermits_lock);
+	if (!xpmem_rpermit_cookie)
+		xpmem_rpermit_cookie = get_random_u32() | 1;
 	ret = xa_alloc_cyclic(&xpmem_rpermits, &rp->id, rp, xa_limit_32b,
 			      &xpmem_rpermit_next, GFP_NOWAIT | __GFP_NOWARN);
 	mutex_unlock(&xpmem_rpermits_lock);
@@ -665,7 +686,7 @@ static int xpmem_serve_get(struct xpmem_fabric_msg *msg)
 	}
 	/* Unloading would leave another node mapping pages nobody tracks. */
 	__module_get(THIS_MODULE);
-	got.rapid = rp->id;
+	got.rapid = (u64)xpmem_rpermit_cookie << 32 | rp->id;
 	got.start = seg->start;
 	got.size = seg->end - seg->start;
 	memcpy(msg->payload, &got, sizeof(got));
@@ -676,6 +697,19 @@ err_seg:
 	return ret;
 }
 
+/* The permit rapid names, if it is msg's sender's. Under xpmem_rpermits_lock. */
+static struct xpmem_rpermit *xpmem_rpermit_find(struct xpmem_fabric_msg *msg,
+						u64 rapid)
+{
+	struct xpmem_rpermit *rp;
+
+	/* Named by an earlier load of this module: a table index may be reused. */
+	if (rapid >> 32 != xpmem_rpermit_cookie)
+		return NULL;
+	rp = xa_load(&xpmem_rpermits, (u32)rapid);
+	return rp && rp->node == msg->node && rp->epoch == msg->epoch ? rp : NULL;
+}
+
 /* The permit rapid of msg's sender (with a segment reference), or NULL. */
 static struct xpmem_segment *xpmem_rpermit_seg(struct xpmem_fabric_msg *msg,
 					       u64 rapid, bool *writable)
@@ -684,8 +718,8 @@ static struct xpmem_segment *xpmem_rpermit_seg(struct xpmem_fabric_msg *msg,
 	struct xpmem_rpermit *rp;
 
 	mutex_lock(&xpmem_rpermits_lock);
-	rp = rapid <= U32_MAX ? xa_load(&xpmem_rpermits, rapid) : NULL;
-	if (rp && rp->node == msg->node && rp->epoch == msg->epoch) {
+	rp = xpmem_rpermit_find(msg, rapid);
+	if (rp) {
 		seg = rp->seg;
 		xpmem_segment_get(seg);
 		*writable = rp->writable;
@@ -697,18 +731,16 @@ static struct xpmem_segment *xpmem_rpermit_seg(struct xpmem_fabric_msg *msg,
 /* Whether permit rapid of msg's sender still exists. Under seg->lock. */
 static bool xpmem_rpermit_live(struct xpmem_fabric_msg *msg, u64 rapid)
 {
-	struct xpmem_rpermit *rp;
 	bool live;
 
 	mutex_lock(&xpmem_rpermits_lock);
-	rp = xa_load(&xpmem_rpermits, rapid);
-	live = rp && rp->node == msg->node && rp->epoch == msg->epoch;
+	live = xpmem_rpermit_find(msg, rapid);
 	mutex_unlock(&xpmem_rpermits_lock);
 	return live;
 }
 
-/* Whether page (exporter page number pgidx) is pinned for permit rapid already. Under seg->lock. */
-static bool xpmem_granted(struct xpmem_segment *seg, u64 rapid,
+/* Whether page (exporter page number pgidx) is pinned for permit id already. Under seg->lock. */
+static bool xpmem_granted(struct xpmem_segment *seg, u32 id,
 			  unsigned long pgidx, struct page *page)
 {
 	struct interval_tree_node *it;
@@ -717,7 +749,7 @@ static bool xpmem_granted(struct xpmem_segment *seg, u64 rapid,
 	     it = interval_tree_iter_next(it, pgidx, pgidx)) {
 		struct xpmem_grant *g = container_of(it, struct xpmem_grant, range);
 
-		if (g->rpermit == rapid && g->pages[pgidx - it->start] == page)
+		if (g->rpermit == id && g->pages[pgidx - it->start] == page)
 			return true;
 	}
 	return false;
@@ -795,11 +827,9 @@ static int xpmem_serve_release(struct xpmem_fabric_msg *msg)
 		return -EINVAL;
 	memcpy(&req, msg->payload, sizeof(req));
 	mutex_lock(&xpmem_rpermits_lock);
-	rp = req.rapid <= U32_MAX ? xa_load(&xpmem_rpermits, req.rapid) : NULL;
-	if (rp && rp->node == msg->node && rp->epoch == msg->epoch)
+	rp = xpmem_rpermit_find(msg, req.rapid);
+	if (rp)
 		xa_erase(&xpmem_rpermits, rp->id);
-	else
-		rp = NULL;
 	mutex_unlock(&xpmem_rpermits_lock);
 	if (!rp)
 		return -ENOENT;
@@ -897,7 +927,7 @@ static int xpmem_serve_fault(struct xpmem_fabric_msg *msg)
 	b.pfns = pfns;
 	g->npages = req.npages;
 	g->node = msg->node;
-	g->rpermit = req.rapid;
+	g->rpermit = (u32)req.rapid; /* the table index, xpmem_rpermit_seg checked the rest */
 	g->range.start = req.addr >> PAGE_SHIFT;
 	g->range.last = g->range.start + req.npages - 1;
 	b.start = req.addr;
