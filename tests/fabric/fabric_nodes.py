@@ -240,6 +240,35 @@ class Side:
         return self.p.wait(timeout=60)
 
 
+def export(build, args):
+    """A fabric-remote process that made a segment ("make ARGS"): (side, segid)."""
+    side = Side(build)
+    got = side(f"make {args}")
+    expect(got.startswith("segid "), f"make {args}: {got}")
+    return side, got.split()[1]
+
+
+def attach_and_check(build, segid, mb, how):
+    """A fabric-remote process that attached segid (MB MiB, rw or ro) and found
+    every word of it as the exporter wrote it."""
+    side = Side(build)
+    got = side(f"attach {segid} {mb} {how}")
+    expect(got == "ok", f"attach of {segid}: {got}")
+    got = side("check")
+    expect(got == "mismatches 0", f"{mb} MiB read through the window: {got}")
+    return side
+
+
+def unpinned(timeout=30):
+    wait_for("every granted page given back", lambda: proc_stats()["pinned_pages"] == 0, timeout)
+
+
+def remove_and_unpin(exp):
+    expect(exp("remove") == "ok", "remove")
+    exp.close()
+    unpinned()
+
+
 def pattern(i):
     return (0x5eed000000000000 ^ (i * 0x9e3779b97f4a7c15)) & (2 ** 64 - 1)
 
@@ -258,20 +287,13 @@ def remote_tests(lab, args):
     word_page2 = 2 * 4096 // 8
     word_page3 = 3 * 4096 // 8
     if a:
-        exp = Side(args.build)
-        got = exp("make 4 0644")
-        expect(got.startswith("segid "), f"make: {got}")
-        segid = got.split()[1]
+        exp, segid = export(args.build, "4 0644")
     segid = lab.barrier("exported", segid if a else "-")[1]
     if importer:
         def read():
             nonlocal imp
             expect(int(segid, 16) >> 52 == 1, f"segid {segid} does not name node 1")
-            imp = Side(args.build)
-            got = imp(f"attach {segid} 4 rw")
-            expect(got == "ok", f"attach of node 1's segment: {got}")
-            got = imp("check")
-            expect(got == "mismatches 0", f"4 MiB read through the window: {got}")
+            imp = attach_and_check(args.build, segid, 4, "rw")
             if b:
                 expect(imp("set 10 0x1234") == "ok", "write through the window")
         check("remote-attach-read", read)
@@ -368,27 +390,21 @@ def remote_tests(lab, args):
         check("remote-gone-sigbus", gone)
     lab.barrier("b-detached")
     if a:
-        def unpinned():
-            wait_for("every granted page given back",
-                     lambda: proc_stats()["pinned_pages"] == 0, 30)
+        def clean():
+            unpinned()
             exp.close()
             wait_for("no segment left", lambda: proc_stats()["segments_live"] == 0, 30)
-        check("remote-unpinned", unpinned)
+        check("remote-unpinned", clean)
     lab.barrier("a-clean")
 
     # The other way round, and an exporter that exits under its reader.
     if b:
-        exp = Side(args.build)
-        got = exp("make 2 0666")
-        expect(got.startswith("segid "), f"make: {got}")
-        segid = got.split()[1]
+        exp, segid = export(args.build, "2 0666")
     segid = lab.barrier("exported-2", segid if b else "-")[2]
     if a:
         def reverse():
             nonlocal imp
-            imp = Side(args.build)
-            expect(imp(f"attach {segid} 2 rw") == "ok", "attach of node 2's segment")
-            expect(imp("check") == "mismatches 0", "2 MiB read through the window")
+            imp = attach_and_check(args.build, segid, 2, "rw")
         check("remote-reverse-read", reverse)
     lab.barrier("a-attached-2")
     if b:
@@ -402,8 +418,7 @@ def remote_tests(lab, args):
         check("remote-exporter-exit", exited)
     lab.barrier("a-done-2")
     if b:
-        check("remote-unpinned-2", lambda: wait_for(
-            "every granted page given back", lambda: proc_stats()["pinned_pages"] == 0, 30))
+        check("remote-unpinned-2", unpinned)
 
 
 def huge_pfnmap():
@@ -425,10 +440,7 @@ def huge_tests(lab, args):
         for knob in ("enabled", "defrag"):
             with open(f"/sys/kernel/mm/transparent_hugepage/{knob}", "w") as f:
                 f.write("madvise")
-        exp = Side(args.build)
-        got = exp("make 4 0644 huge")
-        expect(got.startswith("segid "), f"make huge: {got}")
-        segid = got.split()[1]
+        exp, segid = export(args.build, "4 0644 huge")
 
         def thp():
             got = exp("hugekb")
@@ -443,9 +455,7 @@ def huge_tests(lab, args):
     if b:
         def attach():
             nonlocal imp
-            imp = Side(args.build)
-            expect(imp(f"attach {segid} 4 rw") == "ok", "attach")
-            expect(imp("check") == "mismatches 0", "4 MiB of huge pages read through the window")
+            imp = attach_and_check(args.build, segid, 4, "rw")
             expect(imp("set 0 0x2002") == "ok", "store through the mapping")
             m = mapped()
             if huge_pfnmap():
@@ -482,12 +492,7 @@ def huge_tests(lab, args):
         check("huge-refault-4k", refault)
     lab.barrier("huge-detached")
     if a:
-        def clean():
-            expect(exp("remove") == "ok", "remove")
-            exp.close()
-            wait_for("every granted page given back",
-                     lambda: proc_stats()["pinned_pages"] == 0, 30)
-        check("huge-unpinned", clean)
+        check("huge-unpinned", lambda: remove_and_unpin(exp))
     lab.barrier("huge-done")
 
 
@@ -503,10 +508,7 @@ def storm_tests(lab, args):
     exp = imp = None
     segid = "-"
     if a:
-        exp = Side(args.build)
-        got = exp("make 1 0644")
-        expect(got.startswith("segid "), f"make: {got}")
-        segid = got.split()[1]
+        exp, segid = export(args.build, "1 0644")
     segid = lab.barrier("storm-exported", segid)[1]
     around = "/sys/module/xpmem/parameters/remote_fault_around"
     if not a:
@@ -546,12 +548,7 @@ def storm_tests(lab, args):
             f.write("256")
     lab.barrier("storm-verified")
     if a:
-        def clean():
-            expect(exp("remove") == "ok", "remove")
-            exp.close()
-            wait_for("every granted page given back",
-                     lambda: proc_stats()["pinned_pages"] == 0, 30)
-        check("storm-unpinned", clean)
+        check("storm-unpinned", lambda: remove_and_unpin(exp))
     lab.barrier("storm-done")
 
 
@@ -673,17 +670,12 @@ def main():
     exp2 = imp1 = None
     segid = "-"
     if lab.fid == 2:
-        exp2 = Side(args.build)
-        got = exp2("make 1 0644")
-        expect(got.startswith("segid "), f"make: {got}")
-        segid = got.split()[1]
+        exp2, segid = export(args.build, "1 0644")
     segid = lab.barrier("leave-exported", segid)[2]
     if lab.fid == 1:
         def mapped():
             nonlocal imp1
-            imp1 = Side(args.build)
-            expect(imp1(f"attach {segid} 1 ro") == "ok", "attach of node 2's segment")
-            expect(imp1("check") == "mismatches 0", "read through the window")
+            imp1 = attach_and_check(args.build, segid, 1, "ro")
         check("leave-mapped", mapped)
     epochs = {p: r["epoch"] for p, r in lab.nodes().items()}
     lab.barrier("epochs-read")
@@ -719,10 +711,8 @@ def main():
         check("restart", restart)
 
         def released():
-            wait_for("node 1's late release of the permit",
-                     lambda: proc_stats()["pinned_pages"] == 0, 60)
-            expect(exp2("remove") == "ok", "remove")
-            exp2.close()
+            unpinned(60)  # node 1's late release of its permit
+            remove_and_unpin(exp2)
         check("release-after-rejoin", released)
     else:
         check("restart", lambda: wait_for("node 2 up with a new epoch",
@@ -737,10 +727,7 @@ def main():
     last = lab.count
     segid = "-"
     if lab.fid == 1:
-        exp = Side(args.build)
-        got = exp("make 1 0644")
-        expect(got.startswith("segid "), f"make: {got}")
-        segid = got.split()[1]
+        exp, segid = export(args.build, "1 0644")
     segid = lab.barrier("fence-exported", segid)[1]
     if lab.fid == last:
         victim = Side(args.build)
@@ -777,8 +764,7 @@ def main():
     check("fenced", fenced)
     if lab.fid == 1:
         def released():
-            wait_for("the fenced node's pages let go",
-                     lambda: proc_stats()["pinned_pages"] == 0, 60)
+            unpinned(60)  # the fenced node's pages let go
             exp.close()
         check("unpinned-after-fence", released)
     if lab.count > 2:
