@@ -81,6 +81,7 @@ def main():
         say(lab, f"page 2 word 0 now reads {remote(f'get {WORD_PAGE2}').split()[1]}: "
                  "the new page, never the old one")
         show(lab, "permits")
+        show(lab, "attachments")  # NODE: the segment is node 1's
         show(lab, "nodes")
         remote("detach")
         remote.close()
