@@ -880,7 +880,7 @@ out:
 	if (gone_before)
 		xpmem_remote_peer_gone(n.node, gone_before, fenced);
 	if (!ret && n.state == XPMEM_NODE_UP)
-		xpmem_remote_peer_up(n.node);
+		xpmem_remote_peer_up();
 	return ret;
 }
 

@@ -247,7 +247,7 @@ void xpmem_remote_segment_gone(struct xpmem_segment *seg);
 int xpmem_remote_serve(struct xpmem_fabric_msg *msg);
 void xpmem_remote_peer_gone(u32 node, u64 before_epoch, bool fenced);
 void xpmem_remote_disconnected(void);
-void xpmem_remote_peer_up(u32 node);
+void xpmem_remote_peer_up(void);
 void xpmem_remote_exit(void);
 
 /* xpmem_fabric.c */

@@ -193,9 +193,8 @@ static void xpmem_release_pending(struct work_struct *work)
 	struct xpmem_unreleased *u, *tmp;
 	LIST_HEAD(todo);
 	LIST_HEAD(later);
-	int ret;
-
 	unsigned long deadline;
+	int ret;
 
 	mutex_lock(&xpmem_unreleased_lock);
 	list_splice_init(&xpmem_unreleased, &todo);
@@ -227,8 +226,8 @@ static void xpmem_release_pending(struct work_struct *work)
 
 static DECLARE_WORK(xpmem_release_work, xpmem_release_pending);
 
-/* Node is up (again): send it the releases it missed. */
-void xpmem_remote_peer_up(u32 node)
+/* A node is up (again): send the releases it missed. */
+void xpmem_remote_peer_up(void)
 {
 	/* Unconditionally: the worker may hold the entries on its own list now. */
 	queue_work(system_unbound_wq, &xpmem_release_work);
