@@ -608,6 +608,13 @@ static struct {
 } xpmem_static_windows[XPMEM_STATIC_WINDOWS_MAX];
 static unsigned int xpmem_static_window_count;
 
+/* Whether any of [start, start + size) is system RAM: never a window. */
+static bool xpmem_fabric_overlaps_ram(u64 start, u64 size)
+{
+	return region_intersects(start, size, IORESOURCE_SYSTEM_RAM,
+				 IORES_DESC_NONE) != REGION_DISJOINT;
+}
+
 static int xpmem_fabric_parse_static_windows(void)
 {
 	char *spec = static_windows, *item, *plus, *copy;
@@ -631,8 +638,7 @@ static int xpmem_fabric_parse_static_windows(void)
 		    start + size < start ||
 		    xpmem_static_window_count == XPMEM_STATIC_WINDOWS_MAX)
 			break;
-		if (region_intersects(start, size, IORESOURCE_SYSTEM_RAM,
-				      IORES_DESC_NONE) != REGION_DISJOINT) {
+		if (xpmem_fabric_overlaps_ram(start, size)) {
 			pr_err("xpmem: static window %#llx+%#llx overlaps system RAM\n",
 			       start, size);
 			break;
@@ -706,8 +712,7 @@ static long xpmem_fabric_window(void __user *uarg)
 	 */
 	if ((!xpmem_fabric_in_static_window(w.phys, w.size) &&
 	     !(pci_windows && xpmem_fabric_in_pci_bar(w.phys, w.size))) ||
-	    region_intersects(w.phys, w.size, IORESOURCE_SYSTEM_RAM,
-			      IORES_DESC_NONE) != REGION_DISJOINT)
+	    xpmem_fabric_overlaps_ram(w.phys, w.size))
 		return -EINVAL;
 	if (!xpmem_fabric_self() || w.node == xpmem_fabric_self())
 		return -EINVAL;
