@@ -136,12 +136,13 @@ struct xpmem_segment_info {
 	__u64 faults;
 	__u64 recalls;
 	char owner_comm[XPMEM_QUERY_COMM_LEN];
-	__u64 huge_faults; /* faults served with a 2 MiB mapping */
+	__u64 huge_faults; /* faults served with a 2 MiB or 1 GiB mapping */
 	__u64 mapped_4k; /* attacher 4 KiB entries mapping it now, all attachments */
 	__u64 mapped_2m; /* attacher 2 MiB entries mapping it now */
 	__u32 remote_permits; /* permits other fabric nodes hold on it */
 	__u32 remote_nodes; /* how many nodes hold them */
 	__u64 remote_pages; /* its pages pinned for other nodes (granted, or awaiting a recall) */
+	__u64 mapped_1g; /* attacher 1 GiB entries mapping it now */
 };
 
 struct xpmem_access_info {
@@ -164,11 +165,12 @@ struct xpmem_attachment_info {
 	__u32 vmas; /* mappings it is split into */
 	__u64 faults;
 	__u64 recalls; /* recalls that revoked PTEs of this attachment */
-	__u64 huge_faults; /* faults served with a 2 MiB mapping */
+	__u64 huge_faults; /* faults served with a 2 MiB or 1 GiB mapping */
 	__u64 mapped_4k; /* 4 KiB entries mapping it now */
 	__u64 mapped_2m; /* 2 MiB entries mapping it now */
 	__u32 remote_node; /* fabric node exporting the segment; 0: this node */
 	__u32 pad2;
+	__u64 mapped_1g; /* 1 GiB entries mapping it now */
 };
 
 /* XPMEM_QUERY_STATS: one record of global counters (the /proc/xpmem/stats values). */
@@ -186,7 +188,7 @@ struct xpmem_stats_info {
 	__u64 fault_retries;
 	__u64 recalls;
 	__u64 pinned_pages; /* granted to other fabric nodes now (local attachments pin nothing) */
-	__u64 huge_faults; /* faults served with a 2 MiB mapping */
+	__u64 huge_faults; /* faults served with a 2 MiB or 1 GiB mapping */
 };
 
 /* A fabric node's state, as this node's daemon (xpmemd) sees it. */

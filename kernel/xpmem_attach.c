@@ -74,13 +74,17 @@ void xpmem_attachment_put(struct xpmem_attachment *att)
 	kfree(att);
 }
 
-/* A VMA of the attachment was split or copied by mremap. */
+/* A VMA of the attachment was made, split off or copied by mremap. */
 static void xpmem_vma_open(struct vm_area_struct *vma)
 {
 	struct xpmem_attachment *att = vma->vm_private_data;
 
 	refcount_inc(&att->refs);
 	atomic_inc(&att->nr_vmas);
+#ifdef XPMEM_HUGE_PUD_PFNMAP
+	if (READ_ONCE(att->pud_mapped))
+		xpmem_att_vma_copied(att, vma);
+#endif
 }
 
 static void xpmem_vma_close(struct vm_area_struct *vma)
@@ -95,6 +99,9 @@ static const struct vm_operations_struct xpmem_vm_ops = {
 	.open = xpmem_vma_open,
 	.close = xpmem_vma_close,
 	.fault = xpmem_fault,
+#ifdef XPMEM_HUGE_PUD_PFNMAP
+	.huge_fault = xpmem_huge_fault,
+#endif
 	.pfn_mkwrite = xpmem_pfn_mkwrite,
 };
 
@@ -113,7 +120,7 @@ static int xpmem_att_mmap(struct file *file, struct vm_area_struct *vma)
 	 */
 	xpmem_vma_mod_flags(vma,
 			    VM_PFNMAP | VM_IO | VM_DONTCOPY | VM_DONTEXPAND |
-				    VM_DONTDUMP,
+				    VM_DONTDUMP | XPMEM_VM_HUGE_FAULTS,
 			    att->writable ? 0 : VM_MAYWRITE);
 	vma->vm_ops = &xpmem_vm_ops;
 	vma->vm_private_data = att;
@@ -121,11 +128,39 @@ static int xpmem_att_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
+#ifdef XPMEM_HUGE_PUD_PFNMAP
+/*
+ * Place an attachment that can hold an aligned 1 GiB of its source congruent to
+ * the source modulo 1 GiB, so that 1 GiB pages map whole; others modulo 2 MiB.
+ */
+static unsigned long xpmem_att_get_unmapped_area(struct file *file,
+						 unsigned long addr,
+						 unsigned long len,
+						 unsigned long pgoff,
+						 unsigned long flags)
+{
+	unsigned long off = pgoff << PAGE_SHIFT, padded = len + PUD_SIZE, ret;
+
+	if (!addr && ALIGN(off, PUD_SIZE) + PUD_SIZE <= off + len &&
+	    padded > len) {
+		ret = mm_get_unmapped_area(current->mm, file, 0, padded, pgoff,
+					   flags);
+		if (!IS_ERR_VALUE(ret))
+			return ret + ((off - ret) & (PUD_SIZE - 1));
+	}
+	return thp_get_unmapped_area(file, addr, len, pgoff, flags);
+}
+#elif defined(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)
+#define xpmem_att_get_unmapped_area thp_get_unmapped_area
+#else
+#define xpmem_att_get_unmapped_area NULL
+#endif
+
 static const struct file_operations xpmem_att_fops = {
 	.owner = THIS_MODULE,
 	.mmap = xpmem_att_mmap,
-	/* Congruent to the exporter's address modulo 2 MiB: huge pages map whole. */
-	.get_unmapped_area = XPMEM_HUGE_PFNMAP ? thp_get_unmapped_area : NULL,
+	/* Congruent to the exporter's address: its huge pages map whole. */
+	.get_unmapped_area = xpmem_att_get_unmapped_area,
 };
 
 int xpmem_attach(struct xpmem_proc *proc, s64 apid, s64 offset, u64 size,

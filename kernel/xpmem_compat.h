@@ -49,4 +49,13 @@ static inline bool xpmem_fault_under_vma_lock(struct vm_fault *vmf)
 #define XPMEM_HUGE_PFNMAP false
 #endif
 
+/* 1 GiB attacher mappings (of 1 GiB hugetlb sources) likewise: 6.12 on, x86-64. */
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+#define XPMEM_HUGE_PUD_PFNMAP
+/* The core asks ->huge_fault() for a PUD only where THP is on (madvise mode too). */
+#define XPMEM_VM_HUGE_FAULTS VM_HUGEPAGE
+#else
+#define XPMEM_VM_HUGE_FAULTS 0
+#endif
+
 #endif /* XPMEM_COMPAT_H */

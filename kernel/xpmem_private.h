@@ -122,12 +122,14 @@ struct xpmem_attachment {
 	atomic_t nr_vmas;
 	/*
 	 * Serialises page table allocation in the attachment's VMAs against the
-	 * installation of 2 MiB entries, which needs an empty PMD slot.
+	 * installation of 2 MiB and 1 GiB entries, which need an empty PMD or PUD
+	 * slot.
 	 */
 	struct mutex table_lock;
 	struct xpmem_segment *seg;
 	struct interval_tree_node range; /* source pages, inclusive */
 	bool writable;
+	bool pud_mapped; /* a 1 GiB entry was made for it (see xpmem_att_vma_copied) */
 	/* For queries: */
 	struct pid *pid;
 	kuid_t uid;
@@ -138,6 +140,7 @@ struct xpmem_attachment {
 	/* Entries counted by the running query (under xpmem_all_lock). */
 	u64 query_4k;
 	u64 query_2m;
+	u64 query_1g;
 };
 
 /* Counters shown in /proc/xpmem/stats; the *_live ones go back to zero. */
@@ -192,15 +195,15 @@ extern struct list_head xpmem_all_accesses;
 extern struct mutex xpmem_all_lock;
 
 /*
- * One run of attacher pages [start, end) inside one PMD, and their source pfns
- * (for a huge batch, only the target's, in pfns[0]).
+ * One run of attacher pages [start, end) inside one PMD, and their source pfns;
+ * or, for a huge batch, a whole PMD or PUD and only the target's pfn, in pfns[0].
  */
 struct xpmem_batch {
 	unsigned long start;
 	unsigned long end;
 	unsigned long target; /* must be mapped (faulted in the exporter), or 0 */
 	bool write;
-	bool huge; /* one 2 MiB entry for the whole PMD-sized batch, if possible */
+	bool huge; /* one 2 MiB or 1 GiB entry for the whole batch, if possible */
 	unsigned long *pfns;
 };
 
@@ -222,6 +225,11 @@ void xpmem_attachment_put(struct xpmem_attachment *att);
 extern const struct mmu_interval_notifier_ops xpmem_segment_notifier_ops;
 vm_fault_t xpmem_fault(struct vm_fault *vmf);
 vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf);
+#ifdef XPMEM_HUGE_PUD_PFNMAP
+vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order);
+void xpmem_att_vma_copied(struct xpmem_attachment *att,
+			  struct vm_area_struct *new);
+#endif
 int xpmem_prefault(struct xpmem_attachment *att, unsigned long start,
 		   unsigned long end);
 void xpmem_recall_segment(struct xpmem_segment *seg);
@@ -234,7 +242,8 @@ vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
 			       unsigned long end);
 unsigned int xpmem_fault_window(struct vm_fault *vmf, unsigned long *start,
 				unsigned long *end);
-void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m);
+void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m,
+			u64 *n1g);
 bool xpmem_huge_candidate(struct vm_fault *vmf, unsigned long window);
 
 /* xpmem_remote.c: segments of other nodes, and this node's pages they map */

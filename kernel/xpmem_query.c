@@ -91,7 +91,8 @@ static void xpmem_query_segments(struct xpmem_query_ctx *c)
 		info->recalls = atomic64_read(&seg->recalls);
 		strscpy(info->owner_comm, seg->owner_comm,
 			sizeof(info->owner_comm));
-		xpmem_count_mapped(seg, &info->mapped_4k, &info->mapped_2m);
+		xpmem_count_mapped(seg, &info->mapped_4k, &info->mapped_2m,
+				   &info->mapped_1g);
 		xpmem_remote_export_counts(seg, &info->remote_permits,
 					   &info->remote_nodes,
 					   &info->remote_pages);
@@ -132,7 +133,7 @@ static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 	struct interval_tree_node *node;
 	struct xpmem_attachment *att;
 	struct xpmem_segment *seg;
-	u64 n4k = 0, n2m = 0;
+	u64 n4k = 0, n2m = 0, n1g = 0;
 	pid_t pid;
 
 	list_for_each_entry(seg, &xpmem_all_segments, all_node) {
@@ -145,9 +146,10 @@ static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 			att = container_of(node, struct xpmem_attachment, range);
 			att->query_4k = 0;
 			att->query_2m = 0;
+			att->query_1g = 0;
 		}
 		mutex_unlock(&seg->lock);
-		xpmem_count_mapped(seg, &n4k, &n2m);
+		xpmem_count_mapped(seg, &n4k, &n2m, &n1g);
 		mutex_lock(&seg->lock);
 		for (node = interval_tree_iter_first(&seg->attachments, 0,
 						     ULONG_MAX);
@@ -175,6 +177,7 @@ static void xpmem_query_attachments(struct xpmem_query_ctx *c)
 			info->recalls = atomic64_read(&att->recalls);
 			info->mapped_4k = att->query_4k;
 			info->mapped_2m = att->query_2m;
+			info->mapped_1g = att->query_1g;
 			info->remote_node = seg->remote ?
 				XPMEM_SEGID_NODE(seg->segid) : 0;
 		}

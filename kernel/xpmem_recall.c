@@ -41,14 +41,17 @@ static int xpmem_clear_pte(pte_t *pte, unsigned long addr, void *data)
  * The PMD entry of addr if the page tables down to it exist, else NULL. *next
  * is where the next lookup of a walk up to end goes: past the PMD, or past the
  * whole empty upper-level range (attachment windows can span terabytes).
+ * *leaf is the PUD entry when that maps 1 GiB itself (then NULL is returned).
  */
 static pmd_t *xpmem_find_pmd(struct mm_struct *mm, unsigned long addr,
-			     unsigned long end, unsigned long *next)
+			     unsigned long end, unsigned long *next,
+			     pud_t **leaf)
 {
 	pgd_t *pgd = pgd_offset(mm, addr);
 	p4d_t *p4d;
 	pud_t *pud;
 
+	*leaf = NULL;
 	*next = pgd_addr_end(addr, end);
 	if (pgd_none(*pgd) || pgd_bad(*pgd))
 		return NULL;
@@ -58,6 +61,8 @@ static pmd_t *xpmem_find_pmd(struct mm_struct *mm, unsigned long addr,
 		return NULL;
 	pud = pud_offset(p4d, addr);
 	*next = pud_addr_end(addr, end);
+	if (pud_trans_huge(READ_ONCE(*pud)))
+		*leaf = pud;
 	if (pud_none(*pud) || pud_bad(*pud))
 		return NULL;
 	*next = pmd_addr_end(addr, end);
@@ -65,9 +70,9 @@ static pmd_t *xpmem_find_pmd(struct mm_struct *mm, unsigned long addr,
 }
 
 /*
- * Clear the attacher mappings of [from, to) in one VMA: 2 MiB entries whole
- * (they lie inside the VMA; neighbours simply fault again), PTEs one by one.
- * apply_to_existing_page_range() must not meet a huge entry, so those are
+ * Clear the attacher mappings of [from, to) in one VMA: 1 GiB and 2 MiB entries
+ * whole (they lie inside the VMA; neighbours simply fault again), PTEs one by
+ * one. apply_to_existing_page_range() must not meet a huge entry, so those are
  * taken first under their page table lock.
  */
 static void xpmem_clear_range(struct vm_area_struct *vma, unsigned long from,
@@ -75,11 +80,19 @@ static void xpmem_clear_range(struct vm_area_struct *vma, unsigned long from,
 {
 	struct mm_struct *mm = vma->vm_mm;
 	unsigned long addr, next;
+	pud_t *leaf;
 
 	for (addr = from; addr < to; addr = next) {
-		pmd_t *pmd = xpmem_find_pmd(mm, addr, to, &next);
-		spinlock_t *ptl; /* of the PMD, for a huge entry */
+		pmd_t *pmd = xpmem_find_pmd(mm, addr, to, &next, &leaf);
+		spinlock_t *ptl; /* of the PUD or PMD, for a huge entry */
 
+		if (leaf) {
+			ptl = pud_lock(mm, leaf);
+			if (pud_trans_huge(*leaf))
+				pudp_huge_get_and_clear(mm, addr & PUD_MASK, leaf);
+			spin_unlock(ptl);
+			continue;
+		}
 		if (!pmd || pmd_none(READ_ONCE(*pmd)))
 			continue;
 		if (pmd_trans_huge(READ_ONCE(*pmd))) {
@@ -117,6 +130,47 @@ static void xpmem_flush_tlb_cpu(void *unused)
 	__flush_tlb_all();
 }
 
+/* Clear what vma maps of source pages [first, last] (page offsets). */
+static void xpmem_clear_pgoffs(struct vm_area_struct *vma, unsigned long first,
+			       unsigned long last)
+{
+	unsigned long vfirst = vma->vm_pgoff;
+
+	xpmem_clear_range(vma,
+			  vma->vm_start + ((max(first, vfirst) - vfirst) << PAGE_SHIFT),
+			  vma->vm_start + ((min(last, xpmem_vma_last_pgoff(vma)) -
+					    vfirst + 1) << PAGE_SHIFT));
+}
+
+#ifdef XPMEM_HUGE_PUD_PFNMAP
+/*
+ * new, a VMA of att not linked yet, is being split off another or copied from
+ * one for mremap: clear what that other one maps of the same source pages.
+ * mremap's page table walk takes a 1 GiB entry for a corrupt table ("bad
+ * pud"), and a split may cut one; the pages simply fault again.
+ */
+void xpmem_att_vma_copied(struct xpmem_attachment *att,
+			  struct vm_area_struct *new)
+{
+	struct address_space *mapping = att->seg->inode->i_mapping;
+	unsigned long first = new->vm_pgoff, last = xpmem_vma_last_pgoff(new);
+	struct vm_area_struct *vma;
+	bool cleared = false;
+
+	i_mmap_lock_read(mapping);
+	for (vma = xpmem_i_mmap_iter_first(&mapping->i_mmap, first, last); vma;
+	     vma = xpmem_i_mmap_iter_next(vma, first, last)) {
+		if (vma->vm_mm != new->vm_mm || vma->vm_private_data != att)
+			continue;
+		xpmem_clear_pgoffs(vma, first, last);
+		cleared = true;
+	}
+	i_mmap_unlock_read(mapping);
+	if (cleared)
+		on_each_cpu(xpmem_flush_tlb_cpu, NULL, 1);
+}
+#endif
+
 /*
  * Revoke attacher PTEs for exporter addresses [start, end) of the segment.
  *
@@ -139,14 +193,7 @@ void xpmem_unmap_attachers(struct xpmem_segment *seg, unsigned long start,
 	i_mmap_lock_read(mapping);
 	for (vma = xpmem_i_mmap_iter_first(&mapping->i_mmap, first, last); vma;
 	     vma = xpmem_i_mmap_iter_next(vma, first, last)) {
-		unsigned long vfirst = vma->vm_pgoff;
-		unsigned long from, to;
-
-		from = vma->vm_start + ((max(first, vfirst) - vfirst) << PAGE_SHIFT);
-		to = vma->vm_start +
-		     ((min(last, xpmem_vma_last_pgoff(vma)) - vfirst + 1)
-		      << PAGE_SHIFT);
-		xpmem_clear_range(vma, from, to);
+		xpmem_clear_pgoffs(vma, first, last);
 		atomic64_inc(&((struct xpmem_attachment *)vma->vm_private_data)->recalls);
 		cleared = true;
 	}
@@ -207,10 +254,11 @@ static int xpmem_count_pte(pte_t *pte, unsigned long addr, void *data)
 
 /*
  * For queries: count the entries that attacher VMAs of the segment have now,
- * in total and into each attachment's query_4k/query_2m. The i_mmap lock keeps
+ * in total and into each attachment's query_4k/2m/1g. The i_mmap lock keeps
  * the page tables alive, as for a recall. Caller holds xpmem_all_lock.
  */
-void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m)
+void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m,
+			u64 *n1g)
 {
 	struct address_space *mapping = seg->inode->i_mapping;
 	struct rb_node *node;
@@ -221,13 +269,18 @@ void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m)
 			rb_entry(node, struct vm_area_struct, shared.rb);
 		struct xpmem_attachment *att = vma->vm_private_data;
 		unsigned long addr, next;
-		u64 v4k = 0, v2m = 0;
+		u64 v4k = 0, v2m = 0, v1g = 0;
+		pud_t *leaf;
 
 		for (addr = vma->vm_start; addr < vma->vm_end; addr = next) {
 			pmd_t *pmd = xpmem_find_pmd(vma->vm_mm, addr,
-						    vma->vm_end, &next);
+						    vma->vm_end, &next, &leaf);
 			pmd_t val;
 
+			if (leaf) {
+				v1g++;
+				continue;
+			}
 			val = pmd ? READ_ONCE(*pmd) : __pmd(0);
 			if (pmd_none(val))
 				continue;
@@ -241,8 +294,10 @@ void xpmem_count_mapped(struct xpmem_segment *seg, u64 *n4k, u64 *n2m)
 		}
 		att->query_4k += v4k;
 		att->query_2m += v2m;
+		att->query_1g += v1g;
 		*n4k += v4k;
 		*n2m += v2m;
+		*n1g += v1g;
 	}
 	i_mmap_unlock_read(mapping);
 }
@@ -395,9 +450,48 @@ static vm_fault_t xpmem_install(struct xpmem_segment *seg,
 	return ret;
 }
 
+/* One 2 MiB entry for pfn, unless the PMD slot is taken. */
+static vm_fault_t xpmem_map_pmd(struct vm_fault *vmf, unsigned long pfn,
+				bool writable, bool *mapped)
+{
+	pmd_t pmd = READ_ONCE(*vmf->pmd);
+
+	/* Another thread mapped it, huge or with a page table. */
+	if (!pmd_none(pmd))
+		return pmd_trans_huge(pmd) ? VM_FAULT_NOPAGE : VM_FAULT_FALLBACK;
+	*mapped = true;
+	return vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), writable);
+}
+
+#ifdef XPMEM_HUGE_PUD_PFNMAP
 /*
- * Map a huge batch with one 2 MiB entry if the exporter maps the whole 2 MiB
- * with one (THP, 2 MiB hugetlb page). VM_FAULT_FALLBACK: use 4 KiB pages;
+ * One 1 GiB entry for pfn, or make ours writable. A PUD leaf here is ours and
+ * still maps what the exporter maps (a change would have recalled it first);
+ * the core asks us about it only for a write to a read-only one. Never fall
+ * back then: the core would split it while we may be upgrading it.
+ */
+static vm_fault_t xpmem_map_pud(struct vm_fault *vmf, unsigned long pfn,
+				bool writable, bool *mapped)
+{
+	pud_t pud = READ_ONCE(*vmf->pud);
+
+	if (pud_trans_huge(pud)) {
+		if (!writable || pud_pfn(pud) != pfn)
+			return VM_FAULT_NOPAGE;
+	} else if (!pud_none(pud)) {
+		return VM_FAULT_FALLBACK; /* a page table: map below it */
+	}
+	*mapped = true;
+	WRITE_ONCE(((struct xpmem_attachment *)vmf->vma->vm_private_data)->pud_mapped,
+		   true);
+	return vmf_insert_pfn_pud(vmf, pfn_to_pfn_t(pfn), writable);
+}
+#endif
+
+/*
+ * Map a huge batch (a whole PMD or PUD) with one entry if the exporter maps
+ * all of it with one entry at least as large (THP, hugetlb page; a 2 MiB part
+ * of a 1 GiB page will do). VM_FAULT_FALLBACK: map it in smaller pieces;
  * 0: fetch again after a recall.
  */
 static vm_fault_t xpmem_install_huge(struct xpmem_segment *seg,
@@ -406,38 +500,42 @@ static vm_fault_t xpmem_install_huge(struct xpmem_segment *seg,
 				     struct hmm_range *range)
 {
 	struct xpmem_attachment *att = vmf->vma->vm_private_data;
+	unsigned long npages = (b->end - b->start) >> PAGE_SHIFT;
 	unsigned long hmm_pfn = b->pfns[0];
 	unsigned long pfn = (hmm_pfn & ~HMM_PFN_FLAGS) -
 			    ((b->target - b->start) >> PAGE_SHIFT);
 	bool writable = b->write && (hmm_pfn & HMM_PFN_WRITE);
+	bool whole = (hmm_pfn & HMM_PFN_VALID) &&
+		     hmm_pfn_to_map_order(hmm_pfn) >= ilog2(npages) &&
+		     IS_ALIGNED(pfn, npages);
+	bool mapped = false;
 	vm_fault_t ret;
-	pmd_t pmd;
 
-	if (!(hmm_pfn & HMM_PFN_VALID) ||
-	    hmm_pfn_to_map_order(hmm_pfn) != PMD_SHIFT - PAGE_SHIFT ||
-	    !IS_ALIGNED(pfn, PTRS_PER_PMD))
-		return VM_FAULT_FALLBACK;
 	mutex_lock(&att->table_lock);
 	mutex_lock(&seg->lock);
-	pmd = READ_ONCE(*vmf->pmd);
 	if (seg->removed) {
 		ret = VM_FAULT_SIGBUS;
 	} else if (mmu_interval_read_retry(&seg->notifier,
 					   range->notifier_seq)) {
 		xpmem_stat_inc(fault_retries);
 		ret = 0;
-	} else if (!pmd_none(pmd)) {
-		/* Another thread mapped it, huge or with a page table. */
-		ret = pmd_trans_huge(pmd) ? VM_FAULT_NOPAGE : VM_FAULT_FALLBACK;
+#ifdef XPMEM_HUGE_PUD_PFNMAP
+	} else if (npages == PUD_SIZE >> PAGE_SHIFT) {
+		ret = whole ? xpmem_map_pud(vmf, pfn, writable, &mapped) :
+		      pud_trans_huge(READ_ONCE(*vmf->pud)) ? VM_FAULT_NOPAGE :
+							      VM_FAULT_FALLBACK;
+#endif
 	} else {
-		ret = vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), writable);
-		if (ret == VM_FAULT_NOPAGE) {
-			if (writable)
-				folio_mark_dirty(page_folio(pfn_to_page(pfn)));
-			xpmem_stat_inc(huge_faults);
-			atomic64_inc(&att->huge_faults);
-			atomic64_inc(&seg->huge_faults);
-		}
+		ret = whole ? xpmem_map_pmd(vmf, pfn, writable, &mapped) :
+			      VM_FAULT_FALLBACK;
+	}
+	if (mapped && ret == VM_FAULT_NOPAGE) {
+		/* Written through an entry the core mm does not see: keep it dirty. */
+		if (writable)
+			folio_mark_dirty(page_folio(pfn_to_page(pfn)));
+		xpmem_stat_inc(huge_faults);
+		atomic64_inc(&att->huge_faults);
+		atomic64_inc(&seg->huge_faults);
 	}
 	mutex_unlock(&seg->lock);
 	mutex_unlock(&att->table_lock);
@@ -446,8 +544,8 @@ static vm_fault_t xpmem_install_huge(struct xpmem_segment *seg,
 
 /*
  * Allocate the page table of [start, end) (within one PMD) now: nothing may
- * allocate under seg->lock. Returns 0, VM_FAULT_NOPAGE when a 2 MiB entry
- * already maps the range, or VM_FAULT_OOM.
+ * allocate under seg->lock. Returns 0, VM_FAULT_NOPAGE when a 2 MiB or 1 GiB
+ * entry already maps the range, or VM_FAULT_OOM.
  */
 vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
 			       struct mm_struct *mm, unsigned long start,
@@ -455,11 +553,12 @@ vm_fault_t xpmem_prealloc_ptes(struct xpmem_attachment *att,
 {
 	unsigned long next;
 	vm_fault_t ret = 0;
+	pud_t *leaf;
 	pmd_t *pmd;
 
 	mutex_lock(&att->table_lock);
-	pmd = xpmem_find_pmd(mm, start, end, &next);
-	if (pmd && pmd_trans_huge(READ_ONCE(*pmd)))
+	pmd = xpmem_find_pmd(mm, start, end, &next, &leaf);
+	if (leaf || (pmd && pmd_trans_huge(READ_ONCE(*pmd))))
 		ret = VM_FAULT_NOPAGE;
 	else if (apply_to_page_range(mm, start, end - start, xpmem_pte_noop,
 				     NULL))
@@ -526,17 +625,62 @@ out:
 	return ret;
 }
 
+/* [haddr, haddr + size) lies in the VMA, its source aligned to size. */
+static bool xpmem_huge_fits(struct vm_area_struct *vma, unsigned long haddr,
+			    unsigned long size)
+{
+	return haddr >= vma->vm_start && haddr + size <= vma->vm_end &&
+	       IS_ALIGNED(xpmem_src_addr(vma, haddr), size);
+}
+
 /* The whole PMD around the fault lies in the VMA, congruent with the source. */
 bool xpmem_huge_candidate(struct vm_fault *vmf, unsigned long window)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	unsigned long haddr = vmf->address & PMD_MASK;
-
-	return XPMEM_HUGE_PFNMAP && window > 1 && haddr >= vma->vm_start &&
-	       haddr + PMD_SIZE <= vma->vm_end &&
-	       IS_ALIGNED(xpmem_src_addr(vma, haddr), PMD_SIZE) &&
+	return XPMEM_HUGE_PFNMAP && window > 1 &&
+	       xpmem_huge_fits(vmf->vma, vmf->address & PMD_MASK, PMD_SIZE) &&
 	       pmd_none(READ_ONCE(*vmf->pmd));
 }
+
+#ifdef XPMEM_HUGE_PUD_PFNMAP
+/*
+ * The core asks for a 1 GiB entry on a fault where the PUD is empty, and on a
+ * write to a read-only 1 GiB entry. 2 MiB entries are made by xpmem_fault()
+ * (a fault below an existing PMD table), so those requests fall back.
+ */
+vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct xpmem_attachment *att = vma->vm_private_data;
+	unsigned long target_pfn;
+	struct xpmem_batch b = {
+		.target = vmf->address & PAGE_MASK,
+		.start = vmf->address & PUD_MASK,
+		.end = (vmf->address & PUD_MASK) + PUD_SIZE,
+		.write = vmf->flags & FAULT_FLAG_WRITE,
+		.huge = true,
+		.pfns = &target_pfn,
+	};
+	vm_fault_t ret;
+
+	if (order != PUD_ORDER || att->seg->remote ||
+	    READ_ONCE(fault_around) <= 1 ||
+	    !xpmem_huge_fits(vma, b.start, PUD_SIZE))
+		return VM_FAULT_FALLBACK;
+	if (xpmem_fault_under_vma_lock(vmf)) {
+		xpmem_release_fault_lock(vmf);
+		return VM_FAULT_RETRY;
+	}
+	if (b.write && !att->writable)
+		return VM_FAULT_SIGSEGV;
+	ret = xpmem_fault_batch(vmf, &b);
+	if (ret != VM_FAULT_FALLBACK) {
+		xpmem_stat_inc(faults);
+		atomic64_inc(&att->faults);
+		atomic64_inc(&att->seg->faults);
+	}
+	return ret;
+}
+#endif
 
 vm_fault_t xpmem_fault(struct vm_fault *vmf)
 {
@@ -659,7 +803,7 @@ retry:
 		/* A whole exporter huge page: its first touch maps it with one entry. */
 		if (XPMEM_HUGE_PFNMAP && READ_ONCE(fault_around) > 1 &&
 		    n == PTRS_PER_PMD && IS_ALIGNED(src, PMD_SIZE) &&
-		    hmm_pfn_to_map_order(b.pfns[0]) == PMD_SHIFT - PAGE_SHIFT)
+		    hmm_pfn_to_map_order(b.pfns[0]) >= PMD_SHIFT - PAGE_SHIFT)
 			continue;
 
 		mmap_read_lock(mm);

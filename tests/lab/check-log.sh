@@ -12,7 +12,7 @@ splat='WARNING:|BUG:|KASAN|Oops|general protection fault|kernel BUG|'
 splat+='possible circular locking|possible recursive locking|inconsistent lock state|'
 splat+='INFO: task .* blocked|UBSAN|kmemleak: .*suspected memory leak|'
 splat+='RCU stall|detected (expedited )?stall|list_(add|del) corruption|'
-splat+='refcount_t:|Kernel panic|Call Trace'
+splat+='refcount_t:|Kernel panic|Call Trace|bad (pgd|p4d|pud|pmd|pte) '
 
 # Each report is printed from 2 lines before its first match to 20 lines after its last
 # one; a match inside a report being printed (e.g. its own "Call Trace") extends it

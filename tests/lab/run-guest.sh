@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run-guest.sh KERNEL_DIR [--mem MB] [--timeout SECONDS] [--out DIR] -- COMMAND...
+# run-guest.sh KERNEL_DIR [--mem MB] [--append KERNEL_ARGS] [--timeout SECONDS] [--out DIR] -- COMMAND...
 #
 # Boots KERNEL_DIR (a directory made by fetch-kernels.sh) in a QEMU TCG guest with two
 # NUMA nodes, whose userland is this machine's own root filesystem (read-only 9p, with a
@@ -14,16 +14,17 @@ set -euo pipefail
 LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${XPMEM_CACHE:-/var/cache/xpmem-lab}
 
-usage() { echo "usage: run-guest.sh KERNEL_DIR [--mem MB] [--timeout SECONDS] [--out DIR] -- COMMAND..." >&2; exit 2; }
+usage() { echo "usage: run-guest.sh KERNEL_DIR [--mem MB] [--append KERNEL_ARGS] [--timeout SECONDS] [--out DIR] -- COMMAND..." >&2; exit 2; }
 say() { echo "run-guest: $*" >&2; }
 
 [ $# -ge 1 ] || usage
 KDIR=$(cd "$1" && pwd) || usage
 shift
-MEM=2048 TIMEOUT=900 OUT=
+MEM=2048 TIMEOUT=900 OUT= APPEND=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--mem) MEM=${2:?}; shift 2 ;;
+	--append) APPEND=${2:?}; shift 2 ;;
 	--timeout) TIMEOUT=${2:?}; shift 2 ;;
 	--out) OUT=${2:?}; shift 2 ;;
 	--) shift; break ;;
@@ -152,9 +153,10 @@ rm -f "$OUT/output" "$OUT/rc" "$OUT/dmesg" "$OUT/console.log"
 # flips its static key at run time: under multi-threaded TCG a vCPU can run a
 # stale translation of the int3 that live text patching leaves, and the kernel
 # dies with "Oops: int3" in can_migrate_task (seen once on 6.12 when a test
-# restored numa_balancing=1); plus the kernel directory's own, if any.
+# restored numa_balancing=1); plus the kernel directory's own, if any, and --append's.
 KARGS="console=ttyS0 panic=-1 log_buf_len=8M no_timer_check cryptomgr.notests numa_balancing=disable"
 [ ! -r "$KDIR/cmdline" ] || KARGS="$KARGS $(cat "$KDIR/cmdline")"
+KARGS="$KARGS $APPEND"
 
 # One socket per NUMA node: a node boundary inside a socket makes the kernel WARN.
 half=$((MEM / 2))

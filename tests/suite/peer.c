@@ -88,6 +88,7 @@ static const char *op_name(uint32_t op)
 		[OP_LOCKMIX_INIT] = "LOCKMIX_INIT",
 		[OP_LOCKMIX_RUN] = "LOCKMIX_RUN",
 		[OP_VMSPLICE] = "VMSPLICE",
+		[OP_MMAP_HUGETLB] = "MMAP_HUGETLB",
 	};
 
 	if (op < sizeof(names) / sizeof(names[0]) && names[op])
@@ -328,7 +329,7 @@ static long thread_faults(void)
 	return ru.ru_minflt + ru.ru_majflt;
 }
 
-static int64_t do_probe_page(const volatile char *p)
+static int64_t do_probe_page(volatile char *p, bool write)
 {
 	struct sigaction sa, old_bus, old_segv;
 	int64_t ret = -EAGAIN;
@@ -353,7 +354,10 @@ static int64_t do_probe_page(const volatile char *p)
 		if (sig == 0) {
 			probe_armed = 1;
 			f0 = thread_faults();
-			(void)*p;
+			if (write)
+				*p = *p;
+			else
+				(void)*p;
 			f1 = thread_faults();
 			probe_armed = 0;
 			ret = f1 != f0 ? PROBE_FAULTED : PROBE_PRESENT;
@@ -451,6 +455,10 @@ static int64_t peer_do(int sock, const struct peer_req *rq, struct peer_rep *rp)
 		}
 		return (int64_t)(uintptr_t)al;
 	}
+	case OP_MMAP_HUGETLB:
+		return res_ptr(mmap(NULL, a[0], (int)a[2],
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (int)(a[1] << MAP_HUGE_SHIFT),
+				    -1, 0));
 	case OP_MMAP_FIXED:
 		return res_ptr(mmap(p0, a[1], (int)a[2], MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	case OP_MUNMAP:
@@ -607,7 +615,7 @@ static int64_t peer_do(int sock, const struct peer_req *rq, struct peer_rep *rp)
 		return res(r);
 	}
 	case OP_PROBE_PAGE:
-		return do_probe_page(c0);
+		return do_probe_page(c0, a[1] != 0);
 	case OP_PAGEMAP:
 		return do_pagemap(a[0], a[1]);
 	case OP_VMSPLICE:

@@ -97,6 +97,12 @@ void *free_spot(size_t len);
 /* XPMEM_SUITE_STRICT=1 turns environment skips into failures. */
 void skip_or_fail(const char *why);
 
+/* Attacher entries mapping segment segid now, by size (XPMEM_CMD_QUERY); fails the test on error. */
+struct mapped_now {
+	uint64_t n4k, n2m, n1g;
+};
+struct mapped_now segment_mapped(xpmem_segid_t segid);
+
 /* ---- sysfs / proc helpers ---- */
 int read_file_str(const char *path, char *buf, size_t len);
 int write_file_str(const char *path, const char *val);
@@ -191,14 +197,15 @@ enum peer_op {
 	OP_KSM_MERGING, /* -> /proc/self/ksm_merging_pages, or -errno */
 	OP_RAW_OPEN, /* -> fd of a fresh open of /dev/xpmem */
 	OP_RAW_IOCTL, /* fd, cmd; payload in/out -> ioctl result */
-	OP_PROBE_PAGE, /* addr -> enum probe_result of one read of addr */
+	OP_PROBE_PAGE, /* addr, write -> enum probe_result of one read (or read and write) of addr */
 	OP_PAGEMAP, /* addr, npages -> pages /proc/self/pagemap shows present (bit 63), or -errno */
 	OP_LOCKMIX_INIT, /* buf, ctrl: lay out a lock-test buffer (see lockmix.c) */
 	OP_LOCKMIX_RUN, /* buf, ctrl, att, att_ctrl, ms -> mismatches; payload: struct lockmix_result */
 	OP_VMSPLICE, /* addr, len -> bytes vmsplice() took into a pipe, or -errno */
+	OP_MMAP_HUGETLB, /* len, page size shift, prot -> addr (private anonymous hugetlb) */
 };
 
-/* OP_PROBE_PAGE: whether the read found a PTE, in the calling thread's fault counters. */
+/* OP_PROBE_PAGE: whether the access found a PTE, in the calling thread's fault counters. */
 enum probe_result {
 	PROBE_PRESENT = 0, /* no page fault: the PTE was there */
 	PROBE_FAULTED = 1, /* a page fault was needed (and succeeded) */

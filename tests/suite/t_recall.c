@@ -162,21 +162,26 @@ static void thp_restore(void *arg)
 	write_file_str("/sys/kernel/mm/transparent_hugepage/enabled", thp_saved);
 }
 
-/* THP at least on madvise for this test (restored after it); false: no THP here. */
+/*
+ * THP on madvise for this test (restored after it), the mode where only what
+ * asks for huge pages gets them; false: no THP here.
+ */
 static bool thp_allow(void)
 {
 	const char *knob = "/sys/kernel/mm/transparent_hugepage/enabled";
-	char cur[128];
+	char cur[128], *mode;
 
 	if (read_file_str(knob, cur, sizeof(cur)) != 0) {
 		skip_or_fail("no transparent huge pages in this kernel");
 		return false;
 	}
-	if (strstr(cur, "[never]")) {
-		snprintf(thp_saved, sizeof(thp_saved), "never");
-		on_teardown(thp_restore, NULL);
-		assert_int_equal(write_file_str(knob, "madvise"), 0);
-	}
+	mode = strchr(cur, '[');
+	if (!mode || !strchr(mode, ']'))
+		fail_msg("unexpected %s: %s", knob, cur);
+	*strchr(mode, ']') = '\0';
+	snprintf(thp_saved, sizeof(thp_saved), "%s", mode + 1);
+	on_teardown(thp_restore, NULL);
+	assert_int_equal(write_file_str(knob, "madvise"), 0);
 	return true;
 }
 
@@ -306,6 +311,144 @@ static void huge_pmd_mapping(void **state)
 	assert_int_equal(PC(att, OP_CHECK, at + 6 * pg, 2 * MiB - 6 * pg, 72, 6 * pg / 8), 0);
 	assert_int_equal(PC(exp, OP_WRITE64, base + 6 * pg, 0x7474), 0);
 	assert_int_equal(PC(att, OP_READ64, at + 6 * pg), 0x7474);
+	test_finish();
+}
+
+#define GiB (1024 * MiB)
+
+/* A free 1 GiB hugetlb page; the test lab reserves one at boot. */
+static bool hugetlb_1g_free(void)
+{
+	const char *knob = "/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages";
+	long long n = read_file_ll(knob, -1);
+	char cmdline[4096];
+
+	if (n >= 1)
+		return true;
+	if (read_file_str("/proc/cmdline", cmdline, sizeof(cmdline)) == 0 &&
+	    strstr(cmdline, "hugepagesz=1G"))
+		fail_msg("this kernel was booted to reserve 1 GiB pages, but %s is %lld", knob, n);
+	skip_or_fail("no free 1 GiB hugetlb page (boot with hugepagesz=1G hugepages=1)");
+	return false;
+}
+
+static void assert_mapped(xpmem_segid_t segid, uint64_t n4k, uint64_t n2m, uint64_t n1g)
+{
+	struct mapped_now m = segment_mapped(segid);
+
+	if (m.n4k != n4k || m.n2m != n2m || m.n1g != n1g)
+		fail_msg("attacher entries: %llu x 4 KiB, %llu x 2 MiB, %llu x 1 GiB; expected %llu, %llu, %llu",
+			 (unsigned long long)m.n4k, (unsigned long long)m.n2m,
+			 (unsigned long long)m.n1g, (unsigned long long)n4k,
+			 (unsigned long long)n2m, (unsigned long long)n1g);
+}
+
+/*
+ * An exporter's 1 GiB hugetlb page reaches an attacher placed congruent to it as
+ * one 1 GiB mapping (one fault for 262144 pages; Linux 6.12 on, 4 KiB pages
+ * before), which a write makes writable in place, and which any change in the
+ * exporter recalls whole; the next touch maps 1 GiB again.
+ */
+static void huge_pud_mapping(void **state)
+{
+	const size_t len = GiB;
+	const bool huge = kernel_maps_huge();
+	const uint64_t all4k = huge ? 0 : len / pg, all1g = huge ? 1 : 0;
+	struct xstats s0, s1;
+	struct peer *exp, *att;
+	uint64_t base, at;
+	xpmem_segid_t segid;
+	int64_t faults, huge_faults, moved;
+
+	(void)state;
+	if (!hugetlb_1g_free() || !thp_allow())
+		return;
+	exp = peer_start("exporter");
+	base = (uint64_t)PC(exp, OP_MMAP_HUGETLB, len, 30, RW);
+	if ((int64_t)base < 0)
+		fail_msg("mmap of a 1 GiB hugetlb page: %s", strerror((int)-(int64_t)base));
+	assert_int_equal(base % GiB, 0);
+	/* Marks at both ends and in the middle (the first write faults in the whole page). */
+	assert_int_equal(PC(exp, OP_WRITE64, base, 0x8101), 0);
+	assert_int_equal(PC(exp, OP_WRITE64, base + len / 2 + 8, 0x8102), 0);
+	assert_int_equal(PC(exp, OP_WRITE64, base + len - 8, 0x8103), 0);
+	segid = PC(exp, OP_MAKE, base, len, XPMEM_PERMIT_MODE, 0666);
+	assert_id_valid(segid);
+	att = peer_start("attacher");
+	stats_get(&s0);
+	at = peer_get_attach(att, segid, XPMEM_RDWR, 0, len, NULL);
+	if (huge && at % GiB != base % GiB)
+		fail_msg("attachment at %#llx is not congruent to the source %#llx modulo 1 GiB",
+			 (unsigned long long)at, (unsigned long long)base);
+	assert_int_equal(PC(att, OP_TOUCH, at, len, 0), len / pg);
+	stats_get(&s1);
+	faults = s1.v[ST_FAULTS] - s0.v[ST_FAULTS];
+	huge_faults = s1.v[ST_HUGE_FAULTS] - s0.v[ST_HUGE_FAULTS];
+	print_message("reading 1 GiB of a 1 GiB hugetlb page through the attachment took %lld faults, %lld of them huge\n",
+		      (long long)faults, (long long)huge_faults);
+	assert_mapped(segid, all4k, 0, all1g);
+	if (huge) {
+		assert_int_equal(faults, 1);
+		assert_int_equal(huge_faults, 1);
+		assert_int_equal(PC(att, OP_PROBE_PAGE, at + 700 * MiB), PROBE_PRESENT);
+	} else {
+		assert_int_equal(huge_faults, 0);
+	}
+	assert_int_equal(PC(att, OP_READ64, at), 0x8101);
+	assert_int_equal(PC(att, OP_READ64, at + len / 2 + 8), 0x8102);
+	assert_int_equal(PC(att, OP_READ64, at + len - 8), 0x8103);
+	/* The kernel cannot take references to the exporter's pages through it. */
+	assert_int_equal(PC(att, OP_VMSPLICE, at, 64 * pg), -EFAULT);
+
+	/*
+	 * Moved by mremap (to an address still congruent), the mapping reads the
+	 * exporter's page again with one 1 GiB entry (the core mm cannot move one:
+	 * the old is dropped first, see xpmem_att_vma_copied).
+	 */
+	moved = PC(att, OP_MREMAP, at, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at + 2 * GiB);
+	assert_int_equal(moved, (int64_t)(at + 2 * GiB));
+	at = (uint64_t)moved;
+	assert_int_equal(PC(att, OP_READ64, at + len / 2 + 8), 0x8102);
+	assert_mapped(segid, all4k, 0, all1g);
+
+	/* Writes through the read-only entry: made writable in place, they reach the exporter. */
+	stats_get(&s0);
+	assert_int_equal(PC(att, OP_WRITE64, at + 300 * MiB, 0x8104), 0);
+	assert_int_equal(PC(att, OP_WRITE64, at + 900 * MiB, 0x8105), 0);
+	stats_get(&s1);
+	assert_int_equal(PC(exp, OP_READ64, base + 300 * MiB), 0x8104);
+	assert_int_equal(PC(exp, OP_READ64, base + 900 * MiB), 0x8105);
+	if (huge) {
+		assert_int_equal(s1.v[ST_FAULTS] - s0.v[ST_FAULTS], 1);
+		assert_mapped(segid, 0, 0, 1);
+	}
+
+	/* mprotect in the exporter recalls the entry; the next read maps 1 GiB again, read-only. */
+	assert_int_equal(PC(exp, OP_MPROTECT, base, len, PROT_READ), 0);
+	assert_mapped(segid, 0, 0, 0);
+	stats_get(&s0);
+	assert_int_equal(PC(att, OP_READ64, at + len - 8), 0x8103);
+	stats_get(&s1);
+	if (huge) {
+		assert_int_equal(s1.v[ST_FAULTS] - s0.v[ST_FAULTS], 1);
+		assert_mapped(segid, 0, 0, 1);
+	}
+	assert_int_equal(PC(att, OP_PROBE_PAGE, at + 8 * pg), huge ? PROBE_PRESENT : PROBE_FAULTED);
+	/* ... and a write now fails: the exporter's page is read-only. */
+	assert_int_equal(PC(att, OP_PROBE_PAGE, at + 5 * pg, 1), PROBE_SIGSEGV);
+
+	/* A hole punched in the attachment splits it: the rest still reads. */
+	assert_int_equal(PC(att, OP_MUNMAP, at + 600 * MiB, pg), 0);
+	assert_int_equal(PC(att, OP_PROBE_PAGE, at + 600 * MiB), PROBE_SIGSEGV);
+	assert_int_equal(PC(att, OP_READ64, at), 0x8101);
+	assert_int_equal(PC(att, OP_READ64, at + 300 * MiB), 0x8104);
+	assert_int_equal(PC(att, OP_READ64, at + len / 2 + 8), 0x8102);
+	assert_int_equal(PC(att, OP_READ64, at + len - 8), 0x8103);
+
+	/* munmap in the exporter: every entry goes, and an access fails. */
+	assert_int_equal(PC(exp, OP_MUNMAP, base, len), 0);
+	assert_mapped(segid, 0, 0, 0);
+	assert_int_equal(PC(att, OP_PROBE_PAGE, at + 123 * MiB), PROBE_SIGBUS);
 	test_finish();
 }
 
@@ -595,6 +738,7 @@ static const struct CMUnitTest tests[] = {
 	SUITE_T(recall_cow_after_exporter_fork),
 	SUITE_T(recall_thp_collapse_split),
 	SUITE_T(huge_pmd_mapping),
+	SUITE_T(huge_pud_mapping),
 	SUITE_T(recall_move_pages),
 	SUITE_T(recall_ksm_merge),
 	SUITE_T(recall_ptes_gone),

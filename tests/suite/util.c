@@ -4,11 +4,13 @@
  * per-test bookkeeping and cleanup.
  */
 #include "suite.h"
+#include "xpmem_ioctl.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -628,4 +630,26 @@ void test_finish(void)
 			 test_base.v[ST_SEGMENTS_LIVE], cur.v[ST_SEGMENTS_LIVE],
 			 test_base.v[ST_ACCESSES_LIVE], cur.v[ST_ACCESSES_LIVE],
 			 test_base.v[ST_ATTACHMENTS_LIVE], cur.v[ST_ATTACHMENTS_LIVE]);
+}
+
+struct mapped_now segment_mapped(xpmem_segid_t segid)
+{
+	struct xpmem_segment_info info;
+	struct xpmem_cmd_query q = {
+		.argsz = sizeof(q),
+		.kind = XPMEM_QUERY_SEGMENTS,
+		.buf = (uint64_t)(uintptr_t)&info,
+		.buf_size = sizeof(info),
+		.segid = segid,
+	};
+	int fd = open("/dev/xpmem", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		fail_msg("open /dev/xpmem: %s", strerror(errno));
+	if (ioctl(fd, XPMEM_CMD_QUERY, &q) != 0)
+		fail_msg("XPMEM_CMD_QUERY: %s", strerror(errno));
+	close(fd);
+	if (q.count != 1 || q.record_size != sizeof(info))
+		fail_msg("segment query: %u records of %u bytes", q.count, q.record_size);
+	return (struct mapped_now){ info.mapped_4k, info.mapped_2m, info.mapped_1g };
 }

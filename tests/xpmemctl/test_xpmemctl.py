@@ -38,7 +38,7 @@ SEGMENT_FIELDS = {
     "owner_gid": int, "start": int, "size": int, "mode": str, "removed": bool,
     "permits": int, "attachments": int, "faults": int, "huge_faults": int,
     "recalls": int, "mapped_4k": int, "mapped_2m": int, "remote_permits": int,
-    "remote_nodes": int, "remote_pinned_pages": int,
+    "remote_nodes": int, "remote_pinned_pages": int, "mapped_1g": int,
 }
 PERMIT_FIELDS = {
     "apid": str, "segid": str, "pid": int, "comm": (str, type(None)), "uid": int,
@@ -48,7 +48,7 @@ ATTACHMENT_FIELDS = {
     "pid": int, "comm": (str, type(None)), "uid": int, "segid": str, "vaddr": int,
     "size": int, "offset": int, "access": str, "vmas": int, "faults": int,
     "huge_faults": int, "recalls": int, "mapped_4k": int, "mapped_2m": int,
-    "remote_node": int,
+    "remote_node": int, "mapped_1g": int,
 }
 STATS_FIELDS = [
     "segments_live", "accesses_live", "attachments_live", "makes", "removes",
@@ -60,7 +60,7 @@ SEGMENT_COLUMNS = ["SEGID", "PID", "COMMAND", "UID", "START", "SIZE", "MODE",
                    "RPERMITS", "RPINNED"]
 PERMIT_COLUMNS = ["APID", "SEGID", "PID", "COMMAND", "UID", "ACCESS"]
 ATTACHMENT_COLUMNS = ["PID", "COMMAND", "UID", "SEGID", "VADDR", "SIZE", "OFFSET",
-                      "ACCESS", "VMAS", "FAULTS", "RECALLS", "4K", "2M", "NODE"]
+                      "ACCESS", "VMAS", "FAULTS", "RECALLS", "4K", "2M", "1G", "NODE"]
 
 passed = 0
 failed = []
@@ -262,14 +262,14 @@ def run_tests(fx):
                 "size": fx.num("seg_size"), "mode": "0640", "removed": False, "permits": 1,
                 "attachments": 1, "faults": touched, "huge_faults": 0, "recalls": 1,
                 "mapped_4k": touched - 1, "mapped_2m": 0, "remote_permits": 0,
-                "remote_nodes": 0, "remote_pinned_pages": 0}
+                "remote_nodes": 0, "remote_pinned_pages": 0, "mapped_1g": 0}
         eq(s, want, "segment 1")
         want2 = {"segid": fx.segid2, "owner_pid": fx.exporter, "owner_comm": "xf-exporter",
                  "owner_uid": 0, "owner_gid": 0, "start": fx.num("seg2_start"),
                  "size": 2 * page, "mode": "0600", "removed": False, "permits": 0,
                  "attachments": 0, "faults": 0, "huge_faults": 0, "recalls": 0,
                  "mapped_4k": 0, "mapped_2m": 0, "remote_permits": 0, "remote_nodes": 0,
-                 "remote_pinned_pages": 0}
+                 "remote_pinned_pages": 0, "mapped_1g": 0}
         eq(segs[fx.segid2], want2, "segment 2")
 
     @test("permits-json")
@@ -295,7 +295,8 @@ def run_tests(fx):
                      "vaddr": fx.num("att_vaddr"), "size": fx.num("att_size"),
                      "offset": fx.num("att_offset"), "access": "rdonly", "vmas": 1,
                      "faults": touched, "huge_faults": 0, "recalls": 1,
-                     "mapped_4k": touched - 1, "mapped_2m": 0, "remote_node": 0},
+                     "mapped_4k": touched - 1, "mapped_2m": 0, "remote_node": 0,
+                     "mapped_1g": 0},
            "attachment")
 
     @test("stats-json")
@@ -417,8 +418,8 @@ def run_tests(fx):
         eq(fields.get("owner"), f"{fx.exporter} (xf-exporter)", "owner")
         eq(fields.get("mode"), "0640", "mode")
         eq(fields.get("removed"), "no", "removed")
-        eq(fields.get("faults"), f"{touched} (0 mapped 2 MiB)", "faults")
-        expect(re.search(rf"^mapped now:\s+{touched - 1} x 4 KiB, 0 x 2 MiB\s*$", out, re.M),
+        eq(fields.get("faults"), f"{touched} (0 mapped 2 MiB or 1 GiB)", "faults")
+        expect(re.search(rf"^mapped now:\s+{touched - 1} x 4 KiB, 0 x 2 MiB, 0 x 1 GiB\s*$", out, re.M),
                "mapped now")
         expect(re.search(r"^other nodes:\s+0 permits on 0 nodes, 0 pages pinned\s*$", out, re.M),
                "other nodes")

@@ -208,19 +208,19 @@ static const struct column segment_cols[] = {
 	{ "MAPPED", RIGHT },   { "HUGE", RIGHT },	     { "RPERMITS", RIGHT }, { "RPINNED", RIGHT },
 };
 
-/* Bytes that attacher entries map now, and the part of it mapped with 2 MiB entries. */
-static uint64_t mapped_bytes(uint64_t n4k, uint64_t n2m)
+/* Bytes that attacher entries map now, and the part of it mapped with 2 MiB or 1 GiB entries. */
+static uint64_t mapped_bytes(const struct xpmem_segment_info *s)
 {
-	return n4k * 4096 + n2m * (2u << 20);
+	return s->mapped_4k * 4096 + s->mapped_2m * (2u << 20) + s->mapped_1g * (1u << 30);
 }
 
-static char *huge_share(uint64_t n4k, uint64_t n2m)
+static char *huge_share(const struct xpmem_segment_info *s)
 {
-	uint64_t all = mapped_bytes(n4k, n2m);
+	uint64_t all = mapped_bytes(s);
 
 	if (!all)
 		return xpmemctl_asprintf("-");
-	return xpmemctl_asprintf("%.0f%%", 100.0 * (double)(n2m * (2u << 20)) / (double)all);
+	return xpmemctl_asprintf("%.0f%%", 100.0 * (double)(all - s->mapped_4k * 4096) / (double)all);
 }
 
 json_object *xpmemctl_segment_json(const struct xpmem_segment_info *s)
@@ -245,6 +245,7 @@ json_object *xpmemctl_segment_json(const struct xpmem_segment_info *s)
 	xpmemctl_jadd_u64(o, "recalls", s->recalls);
 	xpmemctl_jadd_u64(o, "mapped_4k", s->mapped_4k);
 	xpmemctl_jadd_u64(o, "mapped_2m", s->mapped_2m);
+	xpmemctl_jadd_u64(o, "mapped_1g", s->mapped_1g);
 	xpmemctl_jadd_int(o, "remote_permits", s->remote_permits);
 	xpmemctl_jadd_int(o, "remote_nodes", s->remote_nodes);
 	xpmemctl_jadd_u64(o, "remote_pinned_pages", s->remote_pages);
@@ -280,8 +281,8 @@ static void segment_row(struct libscols_table *tb, const struct xpmem_segment_in
 	cell(ln, 9, xpmemctl_asprintf("%u", s->attachments));
 	cell(ln, 10, xpmemctl_asprintf("%" PRIu64, (uint64_t)s->faults));
 	cell(ln, 11, xpmemctl_asprintf("%" PRIu64, (uint64_t)s->recalls));
-	cell(ln, 12, size_string(mapped_bytes(s->mapped_4k, s->mapped_2m), v->bytes));
-	cell(ln, 13, huge_share(s->mapped_4k, s->mapped_2m));
+	cell(ln, 12, size_string(mapped_bytes(s), v->bytes));
+	cell(ln, 13, huge_share(s));
 	cell(ln, 14, xpmemctl_asprintf("%u", s->remote_permits));
 	cell(ln, 15, size_string(s->remote_pages * 4096, v->bytes));
 }
@@ -324,11 +325,12 @@ struct libscols_table *xpmemctl_segment_detail(const struct xpmem_segment_info *
 	KV("removed:", xpmemctl_asprintf("%s", s->removed ? "yes" : "no"));
 	KV("permits:", xpmemctl_asprintf("%u", s->accesses));
 	KV("attachments:", xpmemctl_asprintf("%u", s->attachments));
-	KV("faults:", xpmemctl_asprintf("%" PRIu64 " (%" PRIu64 " mapped 2 MiB)",
+	KV("faults:", xpmemctl_asprintf("%" PRIu64 " (%" PRIu64 " mapped 2 MiB or 1 GiB)",
 					(uint64_t)s->faults, (uint64_t)s->huge_faults));
 	KV("recalls:", xpmemctl_asprintf("%" PRIu64, (uint64_t)s->recalls));
-	KV("mapped now:", xpmemctl_asprintf("%" PRIu64 " x 4 KiB, %" PRIu64 " x 2 MiB",
-					    (uint64_t)s->mapped_4k, (uint64_t)s->mapped_2m));
+	KV("mapped now:", xpmemctl_asprintf("%" PRIu64 " x 4 KiB, %" PRIu64 " x 2 MiB, %" PRIu64 " x 1 GiB",
+					    (uint64_t)s->mapped_4k, (uint64_t)s->mapped_2m,
+					    (uint64_t)s->mapped_1g));
 	KV("other nodes:", xpmemctl_asprintf("%u permits on %u nodes, %" PRIu64 " pages pinned",
 					     s->remote_permits, s->remote_nodes,
 					     (uint64_t)s->remote_pages));
@@ -393,7 +395,7 @@ static const struct column attachment_cols[] = {
 	{ "PID", RIGHT },     { "COMMAND", 0 },	   { "UID", RIGHT },   { "SEGID", 0 },
 	{ "VADDR", RIGHT },   { "SIZE", RIGHT },   { "OFFSET", RIGHT }, { "ACCESS", 0 },
 	{ "VMAS", RIGHT },    { "FAULTS", RIGHT }, { "RECALLS", RIGHT }, { "4K", RIGHT },
-	{ "2M", RIGHT },      { "NODE", RIGHT },
+	{ "2M", RIGHT },      { "1G", RIGHT },	   { "NODE", RIGHT },
 };
 
 static json_object *attachment_json(const struct xpmem_attachment_info *a,
@@ -415,6 +417,7 @@ static json_object *attachment_json(const struct xpmem_attachment_info *a,
 	xpmemctl_jadd_u64(o, "recalls", a->recalls);
 	xpmemctl_jadd_u64(o, "mapped_4k", a->mapped_4k);
 	xpmemctl_jadd_u64(o, "mapped_2m", a->mapped_2m);
+	xpmemctl_jadd_u64(o, "mapped_1g", a->mapped_1g);
 	xpmemctl_jadd_int(o, "remote_node", a->remote_node);
 	return o;
 }
@@ -453,7 +456,8 @@ struct libscols_table *xpmemctl_attachments_table(const struct xpmemctl_records 
 		cell(ln, 10, xpmemctl_asprintf("%" PRIu64, (uint64_t)a->recalls));
 		cell(ln, 11, xpmemctl_asprintf("%" PRIu64, (uint64_t)a->mapped_4k));
 		cell(ln, 12, xpmemctl_asprintf("%" PRIu64, (uint64_t)a->mapped_2m));
-		cell(ln, 13, a->remote_node ? xpmemctl_asprintf("%u", a->remote_node)
+		cell(ln, 13, xpmemctl_asprintf("%" PRIu64, (uint64_t)a->mapped_1g));
+		cell(ln, 14, a->remote_node ? xpmemctl_asprintf("%u", a->remote_node)
 					    : xpmemctl_asprintf("-"));
 	}
 	return tb;
