@@ -139,14 +139,20 @@ static unsigned long xpmem_att_get_unmapped_area(struct file *file,
 						 unsigned long pgoff,
 						 unsigned long flags)
 {
-	unsigned long off = pgoff << PAGE_SHIFT, padded = len + PUD_SIZE, ret;
+	unsigned long off = pgoff << PAGE_SHIFT, padded = len + PUD_SIZE;
+	unsigned long ret, shift;
 
-	if (!addr && ALIGN(off, PUD_SIZE) + PUD_SIZE <= off + len &&
-	    padded > len) {
+	if (!addr && !(flags & MAP_FIXED) &&
+	    ALIGN(off, PUD_SIZE) + PUD_SIZE <= off + len && padded > len) {
 		ret = mm_get_unmapped_area(current->mm, file, 0, padded, pgoff,
 					   flags);
-		if (!IS_ERR_VALUE(ret))
-			return ret + ((off - ret) & (PUD_SIZE - 1));
+		if (!IS_ERR_VALUE(ret)) {
+			shift = (off - ret) & (PUD_SIZE - 1);
+			/* Top-down: keep the padding below, as the core does. */
+			if (!shift && test_bit(MMF_TOPDOWN, &current->mm->flags))
+				shift = PUD_SIZE;
+			return ret + shift;
+		}
 	}
 	return thp_get_unmapped_area(file, addr, len, pgoff, flags);
 }

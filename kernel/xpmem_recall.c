@@ -469,6 +469,10 @@ static vm_fault_t xpmem_map_pmd(struct vm_fault *vmf, unsigned long pfn,
  * still maps what the exporter maps (a change would have recalled it first);
  * the core asks us about it only for a write to a read-only one. Never fall
  * back then: the core would split it while we may be upgrading it.
+ * The core fills an empty PUD with a PMD table outside table_lock only after a
+ * fallback for the same GiB, which has the same answer here unless THP is
+ * switched off or fault_around set to 1 meanwhile: then the insert below finds
+ * the table and maps nothing (and WARNs once for a write); the access faults again.
  */
 static vm_fault_t xpmem_map_pud(struct vm_fault *vmf, unsigned long pfn,
 				bool writable, bool *mapped)
@@ -673,7 +677,8 @@ vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	if (b.write && !att->writable)
 		return VM_FAULT_SIGSEGV;
 	ret = xpmem_fault_batch(vmf, &b);
-	if (ret != VM_FAULT_FALLBACK) {
+	/* After a retry the fault lock is gone, and att with it maybe. */
+	if (!(ret & (VM_FAULT_FALLBACK | VM_FAULT_RETRY))) {
 		xpmem_stat_inc(faults);
 		atomic64_inc(&att->faults);
 		atomic64_inc(&att->seg->faults);

@@ -398,7 +398,7 @@ def run_tests(fx):
         eq([r for r in rows if r[3] == fx.segid],
            [[str(fx.attacher), "xf-attacher", "0", fx.segid, fx.state["att_vaddr"],
              f"{fx.num('att_size') // 1024}K", f"{fx.num('att_offset') // 1024}K", "rdonly",
-             "1", str(touched), "1", str(touched - 1), "0", "-"]], "row")
+             "1", str(touched), "1", str(touched - 1), "0", "0", "-"]], "row")
 
     @test("stats-human")
     def _():
