@@ -43,7 +43,7 @@ int bench_attach(const struct bench_opts *o)
 	bool no_prefault = false;
 	char sz[32];
 
-	exporter_start(&e, max, false);
+	exporter_start(&e, max, BACKING_4K);
 	ap = get_rw(e.segid);
 	printf("\nattach + detach latency (microseconds per pair; the exporter's pages are present)\n");
 	printf("  %-8s %12s %16s\n", "window", "untouched", "with PREFAULT");

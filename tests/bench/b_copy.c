@@ -76,7 +76,7 @@ int bench_copy(const struct bench_opts *o)
 	xpmem_apid_t ap;
 	char *at, *dst, sz[32];
 
-	exporter_start(&e, max, false);
+	exporter_start(&e, max, BACKING_4K);
 	ap = get_rw(e.segid);
 	/*
 	 * memcpy picks its method from the addresses (rep movsb, for one, which
@@ -84,7 +84,7 @@ int bench_copy(const struct bench_opts *o)
 	 * where the attachment was, and the rounds alternate, so that both copy between
 	 * the same addresses under the same conditions.
 	 */
-	dst = map_region(max, 0, false);
+	dst = map_region(max, BACKING_4K);
 	memset(dst, 2, max);
 	at = attach_or_die(ap, 0, max, 0); /* a free range for both sources */
 	xpmem_detach(at);

@@ -4,6 +4,8 @@
  * one backed by transparent huge pages, against a local first touch of as much
  * memory. Also with XPMEM_ATTACH_PREFAULT, and with fault_around=1, which turns
  * the fault path into single 4 KiB page faults (no fault-around, no 2 MiB entries).
+ * Then a source of one 1 GiB hugetlb page (one 1 GiB entry on Linux 6.12), against
+ * single-page faults of the same page.
  */
 #include "bench.h"
 
@@ -75,7 +77,7 @@ static double local_first_touch(size_t len, bool thp)
 	double v[8];
 
 	for (int r = 0; r < reps; r++) {
-		char *p = map_region(len, thp ? 2 * MiB : 0, thp);
+		char *p = map_region(len, thp ? BACKING_THP : BACKING_4K);
 		double t0 = now_s();
 
 		touch_pages(p, len, true);
@@ -133,6 +135,50 @@ static void run_cases(struct source *src, int nsrc, size_t len, const char *sett
 	}
 }
 
+/* Attach one exported 1 GiB hugetlb page and read every page: default vs single-page faults. */
+static void populate_1g(void)
+{
+	const char *knob = PARAMS "fault_around";
+	const struct pop_case *read = &cases[0];
+	const double pages = (double)(GiB / pg);
+	double t_default, t_single;
+	long long f_default, f_single;
+	struct exporter e;
+	xpmem_apid_t ap;
+	char saved[32];
+
+	printf("\npopulate of a 1 GiB hugetlb page: attach 1 GiB and read every page (1 run each)\n");
+	j_obj("populate_1g");
+	if (!hugetlb_1g_free() || read_str(knob, saved, sizeof(saved)) != 0) {
+		printf("  skipped: %s\n", hugetlb_1g_free() ? "no fault_around parameter" :
+			"no free 1 GiB hugetlb page (boot with hugepagesz=1G hugepages=1)");
+		j_str("skipped", "no free 1 GiB hugetlb page or no fault_around parameter");
+		j_end();
+		return;
+	}
+	exporter_start(&e, GiB, BACKING_1G);
+	ap = get_rw(e.segid);
+	t_default = populate_once(ap, GiB, read, &f_default, NULL);
+	if (write_str(knob, "1") != 0)
+		die("populate: cannot set %s: %s", knob, strerror(errno));
+	t_single = populate_once(ap, GiB, read, &f_single, NULL);
+	write_str(knob, saved);
+	printf("  %-24s %11s %12s %10s %14s\n", "settings", "time", "pages/s", "faults",
+	       "vs single-page");
+	printf("  %-24s %9.3f s %12.0f %10lld %13.1fx\n", "default", t_default, pages / t_default,
+	       f_default, t_single / t_default);
+	printf("  %-24s %9.3f s %12.0f %10lld %13.1fx\n", "fault_around=1", t_single,
+	       pages / t_single, f_single, 1.0);
+	j_num("seconds_default", t_default);
+	j_int("faults_default", f_default);
+	j_num("seconds_single_page", t_single);
+	j_int("faults_single_page", f_single);
+	j_num("ratio", t_single / t_default);
+	j_end();
+	xpmem_release(ap);
+	exporter_stop(&e);
+}
+
 int bench_populate(const struct bench_opts *o)
 {
 	const size_t len = o->populate_mib * MiB;
@@ -148,8 +194,8 @@ int bench_populate(const struct bench_opts *o)
 		snprintf(thp_saved, sizeof(thp_saved), "never");
 		write_str(THP_KNOB, "madvise");
 	}
-	exporter_start(&src[0].e, len, false);
-	exporter_start(&src[1].e, len, true);
+	exporter_start(&src[0].e, len, BACKING_4K);
+	exporter_start(&src[1].e, len, BACKING_THP);
 	for (int s = 0; s < 2; s++)
 		src[s].ap = get_rw(src[s].e.segid);
 
@@ -204,6 +250,7 @@ int bench_populate(const struct bench_opts *o)
 		xpmem_release(src[s].ap);
 		exporter_stop(&src[s].e);
 	}
+	populate_1g();
 	if (thp_saved[0])
 		write_str(THP_KNOB, thp_saved);
 	return pinned_failures ? -1 : 0;

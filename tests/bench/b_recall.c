@@ -36,7 +36,7 @@ static void __attribute__((noreturn)) attacher_main(xpmem_segid_t segid, size_t 
 /* One munmap of len bytes, timed; nattach < 0: no segment at all. */
 static double munmap_once(size_t len, int nattach)
 {
-	char *buf = map_region(len, 0, false);
+	char *buf = map_region(len, BACKING_4K);
 	pid_t pids[MAX_ATTACHERS];
 	int ready[2], hold[2];
 	xpmem_segid_t segid = -1;

@@ -97,7 +97,7 @@ int bench_teardown(const struct bench_opts *o)
 	} else {
 		saved[0] = '\0';
 	}
-	exporter_start(&e, SRC_PAGES * pg, false);
+	exporter_start(&e, SRC_PAGES * pg, BACKING_4K);
 
 	printf("\nteardown: exit (SIGKILL to reaped) of a process holding N one-page touched attachments\n");
 	printf("  %-8s %10s %14s %9s %14s %13s %12s\n", "N", "exit ms", "plain maps ms", "vs plain",

@@ -17,6 +17,7 @@
 
 #define KiB 1024UL
 #define MiB (1024UL * 1024UL)
+#define GiB (1024UL * MiB)
 
 extern size_t pg;
 
@@ -48,8 +49,12 @@ long smaps_thp_kb(const void *addr);
 int global_pages(long long *pinned, long long *unpinned);
 /* A counter of /proc/xpmem/stats (e.g. "faults"), or -1. */
 long long xpmem_stat(const char *name);
-/* mmap an anonymous private region of len bytes aligned to align, 4 KiB pages or THP. */
-char *map_region(size_t len, size_t align, bool thp);
+/* What backs a region: 4 KiB pages, transparent huge pages, or 1 GiB hugetlb pages. */
+enum backing { BACKING_4K, BACKING_THP, BACKING_1G };
+/* mmap an anonymous private region of len bytes, aligned to its page size. */
+char *map_region(size_t len, enum backing b);
+/* Whether a 1 GiB hugetlb page is free (the bench guest reserves one at boot). */
+bool hugetlb_1g_free(void);
 /* Write to (or read) one byte of every page. */
 void touch_pages(volatile char *p, size_t len, bool write);
 
@@ -62,8 +67,8 @@ struct exporter {
 	xpmem_segid_t segid;
 	long thp_kb; /* AnonHugePages of its buffer */
 };
-/* Maps len bytes (THP or 4 KiB pages), fills them, exports them with mode 0666. */
-void exporter_start(struct exporter *e, size_t len, bool thp);
+/* Maps len bytes backed as b, fills them, exports them with mode 0666. */
+void exporter_start(struct exporter *e, size_t len, enum backing b);
 void exporter_stop(struct exporter *e);
 xpmem_apid_t get_rw(xpmem_segid_t segid);
 void *attach_or_die(xpmem_apid_t apid, uint64_t offset, size_t len, unsigned int flags);

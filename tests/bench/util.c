@@ -257,17 +257,35 @@ long long xpmem_stat(const char *name)
 	return ret;
 }
 
-char *map_region(size_t len, size_t align, bool thp)
+bool hugetlb_1g_free(void)
 {
-	size_t extra = align > pg ? align : 0;
-	char *p = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *a;
+	char buf[32];
 
+	return read_str("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages", buf,
+			sizeof(buf)) == 0 &&
+	       atol(buf) >= 1;
+}
+
+char *map_region(size_t len, enum backing b)
+{
+	const bool thp = b == BACKING_THP;
+	size_t extra = thp ? 2 * MiB : 0;
+	char *p, *a;
+
+	if (b == BACKING_1G) {
+		/* The kernel aligns hugetlb mappings to their page size. */
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | 30 << MAP_HUGE_SHIFT, -1, 0);
+		if (p == MAP_FAILED)
+			die("mmap %zu bytes of 1 GiB hugetlb pages: %s", len, strerror(errno));
+		return p;
+	}
+	p = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		die("mmap %zu bytes: %s", len, strerror(errno));
 	a = p;
 	if (extra) {
-		a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+		a = (char *)(((uintptr_t)p + extra - 1) & ~(uintptr_t)(extra - 1));
 		if (a > p)
 			munmap(p, (size_t)(a - p));
 		if (a + len < p + len + extra)
@@ -296,7 +314,7 @@ struct exporter_reply {
 	long thp_kb;
 };
 
-void exporter_start(struct exporter *e, size_t len, bool thp)
+void exporter_start(struct exporter *e, size_t len, enum backing b)
 {
 	int cmd[2], rep[2];
 	struct exporter_reply r;
@@ -316,7 +334,7 @@ void exporter_start(struct exporter *e, size_t len, bool thp)
 			_exit(1);
 		close(cmd[1]);
 		close(rep[0]);
-		buf = map_region(len, thp ? 2 * MiB : 0, thp);
+		buf = map_region(len, b);
 		/* Distinct, non-zero contents (no zero page, no KSM). */
 		for (size_t off = 0; off < len; off += sizeof(uint64_t))
 			*(uint64_t *)(buf + off) = off * 0x9e3779b97f4a7c15ULL + 1;
