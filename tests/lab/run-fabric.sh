@@ -72,7 +72,6 @@ done
 [ -r "$KDIR/kver" ] || { say "$KDIR has no kver file: not a fetch-kernels.sh directory"; exit 2; }
 [ "$SMP" -ge 2 ] || say "warning: --smp 1 makes TCG translate locked instructions non-atomically"
 KVER=$(cat "$KDIR/kver")
-MODDIR=$KDIR/root/lib/modules/$KVER
 
 # q35 in QEMU 7.2: RAM below 4 GiB ends at 2 GiB if RAM >= 2.75 GiB, else at 2.75 GiB,
 # lowered to max-ram-below-4g; the rest is mapped from 4 GiB up.
@@ -81,87 +80,10 @@ lowmem=$((MEM * MiB >= 0xb0000000 ? 0x80000000 : 0xb0000000))
 [ -z "$LOW" ] || [ $((LOW * MiB)) -ge $lowmem ] || lowmem=$((LOW * MiB))
 BELOW4G=$((MEM * MiB < lowmem ? MEM * MiB : lowmem))
 
-# The guest needs these to reach its userland and its peers; a kernel may have them built in.
-WANT_MODULES="virtio_pci 9pnet_virtio 9p overlay virtio_net"
-
-# add_module NAME: queue NAME and its dependencies in MODS (file paths), unless built in.
-declare -A MODFILE=() BUILTIN=() SEEN=()
-MODS=()
-add_module() {
-	local name=${1//-/_} dep
-	[ -z "${SEEN[$name]:-}" ] || return 0
-	SEEN[$name]=1
-	[ -z "${BUILTIN[$name]:-}" ] || return 0
-	[ -n "${MODFILE[$name]:-}" ] || { say "module $name is neither built into $KVER nor in its module tree"; exit 1; }
-	for dep in $(modinfo -F depends "$MODDIR/${MODFILE[$name]}" | tr , ' '); do
-		add_module "$dep"
-	done
-	MODS+=("${MODFILE[$name]}")
-}
-
-# build_initramfs FILE: busybox, the modules above (decompressed, with a modules.dep
-# for busybox modprobe) and an /init that mounts the host root, brings up the fabric
-# links and windows described by /xpmem-out/plan, and runs the command.
-build_initramfs() {
-	local tmp f name top=()
-	tmp=$(mktemp -d)
-	if [ -d "$MODDIR/kernel" ]; then
-		while read -r f; do name=${f##*/}; name=${name%%.ko*}; MODFILE[${name//-/_}]=$f; done \
-			< <(cd "$MODDIR" && find kernel -name '*.ko*')
-		if [ -e "$MODDIR/modules.builtin" ]; then
-			while read -r f; do name=${f##*/}; BUILTIN[${name%.ko}]=1; done < <(tr - _ <"$MODDIR/modules.builtin")
-		fi
-		for name in $WANT_MODULES; do
-			add_module "$name"
-			[ -n "${BUILTIN[$name]:-}" ] || top+=("$name")
-		done
-	fi
-	mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/lib/modules/$KVER"
-	# There are no libraries in the initramfs: busybox must be the static build.
-	if ldd /bin/busybox >/dev/null 2>&1; then say "/bin/busybox is not static (install busybox-static)"; exit 1; fi
-	cp /bin/busybox "$tmp/bin/busybox"
-	for f in "${MODS[@]}"; do
-		mkdir -p "$tmp/lib/modules/$KVER/${f%/*}"
-		cp "$MODDIR/$f" "$tmp/lib/modules/$KVER/$f"
-		case "$f" in
-		*.xz) xz -d "$tmp/lib/modules/$KVER/$f" ;;
-		*.zst) zstd -q -d --rm "$tmp/lib/modules/$KVER/$f" ;;
-		*.gz) gzip -d "$tmp/lib/modules/$KVER/$f" ;;
-		esac
-	done
-	for f in modules.order modules.builtin modules.builtin.modinfo; do
-		[ ! -e "$MODDIR/$f" ] || cp "$MODDIR/$f" "$tmp/lib/modules/$KVER/"
-	done
-	depmod -b "$tmp" "$KVER"
-	echo "${top[*]}" >"$tmp/etc/modules"
-	cat >"$tmp/init" <<'EOF'
-#!/bin/busybox sh
-# PID 1 of a fabric guest: load the modules, build a writable view of the host root,
-# configure the links and windows of /xpmem-out/plan, write /xpmem-out/fabric.conf,
-# run /xpmem-out/cmd, save rc and dmesg, and power off.
-/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /dev /host /rw /newroot
-/bin/busybox --install -s
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin
-fail() { echo "xpmem-init: $*"; poweroff -f; }
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /etc/modules); do modprobe "$m" || fail "modprobe $m failed"; done
-ninep=trans=virtio,version=9p2000.L,msize=512000
-mount -t 9p -o ro,$ninep hostroot /host || fail "cannot mount the host root"
-mount -t tmpfs -o mode=0755 rw /rw
-mkdir /rw/upper /rw/work
-mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work root /newroot || fail "overlay failed"
-cd /newroot
-mount -t proc proc proc
-mount -t sysfs sys sys
-mount -t devtmpfs dev dev
-mkdir -p dev/pts dev/shm xpmem-out
-mount -t devpts -o newinstance,ptmxmode=0666 devpts dev/pts
-mount -t tmpfs shm dev/shm
-mount -t tmpfs -o mode=0755 run run
-mount -t 9p -o $ninep xpmemout xpmem-out || fail "cannot mount the output directory"
-ip link set lo up
+# /init after the common part (tests/lab/initramfs.sh): bring up the fabric links and
+# windows described by /xpmem-out/plan, write /xpmem-out/fabric.conf, run
+# /xpmem-out/cmd, save rc and dmesg, and power off.
+read -r -d '' INIT_TAIL <<'EOF' || true
 # plan: "self NODE NODES IP RAM BELOW4G" then "peer J MAC SLOT IP RAM BELOW4G" lines.
 conf=/newroot/xpmem-out/fabric.conf
 node=
@@ -211,17 +133,9 @@ echo "xpmem-init: command ended at uptime $(cut -d' ' -f1 /proc/uptime)"
 sync
 poweroff -f
 EOF
-	chmod +x "$tmp/init"
-	(cd "$tmp" && find . | cpio -o -H newc -R 0:0 --quiet) >"$1.$$"
-	mv "$1.$$" "$1"
-	rm -rf "$tmp"
-}
-
-# The cached image is keyed by kernel version, kernel directory and this script's text.
-mkdir -p "$CACHE/initramfs"
-key=$( (echo "$KDIR"; cat "${BASH_SOURCE[0]}") | sha256sum | cut -c1-16)
-INITRD=$CACHE/initramfs/fabric-$KVER-$key.cpio
-[ -e "$INITRD" ] || build_initramfs "$INITRD"
+# The guest needs these to reach its userland and its peers; a kernel may have them built in.
+source "$LAB/initramfs.sh"
+lab_initramfs fabric "virtio_pci 9pnet_virtio 9p overlay virtio_net" "$INIT_TAIL"
 
 OUT=${OUT:-$(mktemp -d -t xpmem-fabric.XXXXXX)}
 mkdir -p "$OUT"

@@ -35,90 +35,10 @@ done
 [[ $MEM =~ ^[0-9]+$ && $MEM -ge 256 && $TIMEOUT =~ ^[0-9]+$ ]] || usage
 [ -r "$KDIR/kver" ] || { say "$KDIR has no kver file: not a fetch-kernels.sh directory"; exit 2; }
 KVER=$(cat "$KDIR/kver")
-MODDIR=$KDIR/root/lib/modules/$KVER
 
-# The guest needs these to reach its userland; a kernel may have them built in.
-WANT_MODULES="virtio_pci 9pnet_virtio 9p overlay"
-
-# add_module NAME: queue NAME and its dependencies in MODS (file paths), unless built in.
-declare -A MODFILE=() BUILTIN=() SEEN=()
-MODS=()
-add_module() {
-	local name=${1//-/_} dep
-	[ -z "${SEEN[$name]:-}" ] || return 0
-	SEEN[$name]=1
-	[ -z "${BUILTIN[$name]:-}" ] || return 0
-	[ -n "${MODFILE[$name]:-}" ] || { say "module $name is neither built into $KVER nor in its module tree"; exit 1; }
-	for dep in $(modinfo -F depends "$MODDIR/${MODFILE[$name]}" | tr , ' '); do
-		add_module "$dep"
-	done
-	MODS+=("${MODFILE[$name]}")
-}
-
-# build_initramfs FILE: busybox, the modules above (decompressed, with a modules.dep
-# for busybox modprobe) and an /init that mounts the host root and runs the command.
-build_initramfs() {
-	local tmp f name top=()
-	tmp=$(mktemp -d)
-	if [ -d "$MODDIR/kernel" ]; then
-		while read -r f; do name=${f##*/}; name=${name%%.ko*}; MODFILE[${name//-/_}]=$f; done \
-			< <(cd "$MODDIR" && find kernel -name '*.ko*')
-		if [ -e "$MODDIR/modules.builtin" ]; then
-			while read -r f; do name=${f##*/}; BUILTIN[${name%.ko}]=1; done < <(tr - _ <"$MODDIR/modules.builtin")
-		fi
-		for name in $WANT_MODULES; do
-			add_module "$name"
-			[ -n "${BUILTIN[$name]:-}" ] || top+=("$name")
-		done
-	fi
-	mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/lib/modules/$KVER"
-	# There are no libraries in the initramfs: busybox must be the static build.
-	if ldd /bin/busybox >/dev/null 2>&1; then say "/bin/busybox is not static (install busybox-static)"; exit 1; fi
-	cp /bin/busybox "$tmp/bin/busybox"
-	for f in "${MODS[@]}"; do
-		mkdir -p "$tmp/lib/modules/$KVER/${f%/*}"
-		cp "$MODDIR/$f" "$tmp/lib/modules/$KVER/$f"
-		case "$f" in
-		*.xz) xz -d "$tmp/lib/modules/$KVER/$f" ;;
-		*.zst) zstd -q -d --rm "$tmp/lib/modules/$KVER/$f" ;;
-		*.gz) gzip -d "$tmp/lib/modules/$KVER/$f" ;;
-		esac
-	done
-	for f in modules.order modules.builtin modules.builtin.modinfo; do
-		[ ! -e "$MODDIR/$f" ] || cp "$MODDIR/$f" "$tmp/lib/modules/$KVER/"
-	done
-	depmod -b "$tmp" "$KVER"
-	echo "${top[*]}" >"$tmp/etc/modules"
-	cat >"$tmp/init" <<'EOF'
-#!/bin/busybox sh
-# PID 1 of the guest: load the 9p/overlay modules, build a writable view of the host
-# root, run /xpmem-out/cmd in it, save rc and dmesg, and power off.
-/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /dev /host /rw /newroot
-/bin/busybox --install -s
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin
-fail() { echo "xpmem-init: $*"; poweroff -f; }
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /etc/modules); do modprobe "$m" || fail "modprobe $m failed"; done
-# msize: the largest payload the 6.1 virtio transport accepts; the default is slow.
-ninep=trans=virtio,version=9p2000.L,msize=512000
-mount -t 9p -o ro,$ninep hostroot /host || fail "cannot mount the host root"
-mount -t tmpfs -o mode=0755 rw /rw
-mkdir /rw/upper /rw/work
-mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work root /newroot || fail "overlay failed"
-cd /newroot
-mount -t proc proc proc
-mount -t sysfs sys sys
-mount -t devtmpfs dev dev
-mkdir -p dev/pts dev/shm xpmem-out
-mount -t devpts -o newinstance,ptmxmode=0666 devpts dev/pts
-# /dev/shm for POSIX shared memory (MPI); /run so nothing writes host runtime state.
-mount -t tmpfs shm dev/shm
-mount -t tmpfs -o mode=0755 run run
-mount -t 9p -o $ninep xpmemout xpmem-out || fail "cannot mount the output directory"
-# Loopback is needed by MPI launchers even on a single node.
-ip link set lo up
+# /init after the common part (tests/lab/initramfs.sh): run /xpmem-out/cmd, save rc
+# and dmesg, and power off.
+read -r -d '' INIT_TAIL <<'EOF' || true
 hostname xpmem-guest
 echo "xpmem-init: command starts at uptime $(cut -d' ' -f1 /proc/uptime)"
 chroot /newroot /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -128,17 +48,9 @@ echo "xpmem-init: command ended at uptime $(cut -d' ' -f1 /proc/uptime)"
 sync
 poweroff -f
 EOF
-	chmod +x "$tmp/init"
-	(cd "$tmp" && find . | cpio -o -H newc -R 0:0 --quiet) >"$1.$$"
-	mv "$1.$$" "$1"
-	rm -rf "$tmp"
-}
-
-# The cached image is keyed by kernel version, kernel directory and this script's text.
-mkdir -p "$CACHE/initramfs"
-key=$( (echo "$KDIR"; cat "${BASH_SOURCE[0]}") | sha256sum | cut -c1-16)
-INITRD=$CACHE/initramfs/$KVER-$key.cpio
-[ -e "$INITRD" ] || build_initramfs "$INITRD"
+# The guest needs these to reach its userland; a kernel may have them built in.
+source "$LAB/initramfs.sh"
+lab_initramfs guest "virtio_pci 9pnet_virtio 9p overlay" "$INIT_TAIL"
 
 OUT=${OUT:-$(mktemp -d -t xpmem-guest.XXXXXX)}
 mkdir -p "$OUT"
