@@ -465,29 +465,28 @@ static vm_fault_t xpmem_map_pmd(struct vm_fault *vmf, unsigned long pfn,
 
 #ifdef XPMEM_HUGE_PUD_PFNMAP
 /*
- * One 1 GiB entry for pfn, or make ours writable. A PUD leaf here is ours and
- * still maps what the exporter maps (a change would have recalled it first);
- * the core asks us about it only for a write to a read-only one. Never fall
- * back then: the core would split it while we may be upgrading it.
+ * One 1 GiB entry for pfn if the exporter maps the GiB whole, or make ours
+ * writable. A PUD leaf here is ours and still maps what the exporter maps (a
+ * change would have recalled it first); the core asks us about it only for a
+ * write to a read-only one. Never fall back then: the core would split it
+ * while we may be upgrading it.
  * The core fills an empty PUD with a PMD table outside table_lock only after a
  * fallback for the same GiB, which has the same answer here unless THP is
  * switched off or fault_around set to 1 meanwhile: then the insert below finds
  * the table and maps nothing (and WARNs once for a write); the access faults again.
  */
 static vm_fault_t xpmem_map_pud(struct vm_fault *vmf, unsigned long pfn,
-				bool writable, bool *mapped)
+				bool whole, bool writable, bool *mapped)
 {
 	pud_t pud = READ_ONCE(*vmf->pud);
 
 	if (pud_trans_huge(pud)) {
-		if (!writable || pud_pfn(pud) != pfn)
+		if (!whole || !writable || pud_pfn(pud) != pfn)
 			return VM_FAULT_NOPAGE;
-	} else if (!pud_none(pud)) {
-		return VM_FAULT_FALLBACK; /* a page table: map below it */
+	} else if (!whole || !pud_none(pud)) {
+		return VM_FAULT_FALLBACK; /* smaller pieces, below a page table */
 	}
 	*mapped = true;
-	WRITE_ONCE(((struct xpmem_attachment *)vmf->vma->vm_private_data)->pud_mapped,
-		   true);
 	return vmf_insert_pfn_pud(vmf, pfn_to_pfn_t(pfn), writable);
 }
 #endif
@@ -525,9 +524,9 @@ static vm_fault_t xpmem_install_huge(struct xpmem_segment *seg,
 		ret = 0;
 #ifdef XPMEM_HUGE_PUD_PFNMAP
 	} else if (npages == PUD_SIZE >> PAGE_SHIFT) {
-		ret = whole ? xpmem_map_pud(vmf, pfn, writable, &mapped) :
-		      pud_trans_huge(READ_ONCE(*vmf->pud)) ? VM_FAULT_NOPAGE :
-							      VM_FAULT_FALLBACK;
+		ret = xpmem_map_pud(vmf, pfn, whole, writable, &mapped);
+		if (mapped)
+			WRITE_ONCE(att->pud_mapped, true);
 #endif
 	} else {
 		ret = whole ? xpmem_map_pmd(vmf, pfn, writable, &mapped) :
